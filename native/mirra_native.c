@@ -1,0 +1,168 @@
+/*
+ * mirra_native: the few Linux calls Node.js has no binding for.
+ *
+ * fallocate(2) punches holes (TRIM) and zeroes ranges (WRITE_ZEROES) without writing every
+ * byte; BLKDISCARD and BLKZEROOUT do the same on block devices. Each call runs on the libuv
+ * thread pool (napi async work) so that the event loop never blocks on the filesystem, and
+ * reports errno to the callback so the caller can map it to an NBD error.
+ *
+ * JS signature: rangeOp(op, fd, offset, length, callback(errno)) where errno is 0 on success.
+ *
+ * preadNowait/pwriteNowait try the IO synchronously with RWF_NOWAIT: the kernel serves it only
+ * if it would not block (data already in the page cache, no allocation needed), and otherwise
+ * fails with EAGAIN at once. A hit saves the round trip through the thread pool; a miss costs
+ * one cheap syscall and the caller falls back to the pool. The event loop never waits on disk.
+ *
+ * JS signature: preadNowait(fd, buf, bufOffset, length, position) -> bytes, or -errno.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <node_api.h>
+
+enum range_op { OP_PUNCH_HOLE = 0, OP_ZERO_RANGE = 1, OP_BLK_DISCARD = 2, OP_BLK_ZEROOUT = 3 };
+
+typedef struct {
+  napi_async_work work;
+  napi_ref callback;
+  int op;
+  int fd;
+  int64_t offset;
+  int64_t length;
+  int err;
+} range_call;
+
+static void range_execute(napi_env env, void *data) {
+  (void)env;
+  range_call *c = data;
+  int rc = -1;
+  uint64_t range[2] = {(uint64_t)c->offset, (uint64_t)c->length};
+  switch (c->op) {
+  case OP_PUNCH_HOLE:
+    rc = fallocate(c->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, c->offset, c->length);
+    break;
+  case OP_ZERO_RANGE:
+    rc = fallocate(c->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, c->offset, c->length);
+    break;
+  case OP_BLK_DISCARD:
+    rc = ioctl(c->fd, BLKDISCARD, range);
+    break;
+  case OP_BLK_ZEROOUT:
+    rc = ioctl(c->fd, BLKZEROOUT, range);
+    break;
+  default:
+    errno = EINVAL;
+  }
+  c->err = rc == 0 ? 0 : errno;
+}
+
+static void range_complete(napi_env env, napi_status status, void *data) {
+  range_call *c = data;
+  napi_value cb, global, arg;
+  int err = status == napi_ok ? c->err : EIO;
+  napi_get_reference_value(env, c->callback, &cb);
+  napi_get_global(env, &global);
+  napi_create_int32(env, err, &arg);
+  napi_call_function(env, global, cb, 1, &arg, NULL);
+  napi_delete_reference(env, c->callback);
+  napi_delete_async_work(env, c->work);
+  free(c);
+}
+
+static napi_value range_op(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, "rangeOp(op, fd, offset, length, callback) takes 5 arguments");
+    return NULL;
+  }
+  int32_t op, fd;
+  int64_t offset, length;
+  napi_valuetype cbType;
+  if (napi_get_value_int32(env, argv[0], &op) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &length) != napi_ok ||
+      napi_typeof(env, argv[4], &cbType) != napi_ok || cbType != napi_function) {
+    napi_throw_type_error(env, NULL, "rangeOp: bad argument types");
+    return NULL;
+  }
+  if (op < OP_PUNCH_HOLE || op > OP_BLK_ZEROOUT || fd < 0 || offset < 0 || length <= 0) {
+    napi_throw_range_error(env, NULL, "rangeOp: argument out of range");
+    return NULL;
+  }
+  range_call *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    napi_throw_error(env, NULL, "rangeOp: out of memory");
+    return NULL;
+  }
+  c->op = op;
+  c->fd = fd;
+  c->offset = offset;
+  c->length = length;
+  napi_value name;
+  napi_create_string_utf8(env, "mirra.rangeOp", NAPI_AUTO_LENGTH, &name);
+  napi_create_reference(env, argv[4], 1, &c->callback);
+  napi_create_async_work(env, NULL, name, range_execute, range_complete, c, &c->work);
+  napi_queue_async_work(env, c->work);
+  return NULL;
+}
+
+static napi_value rw_nowait(napi_env env, napi_callback_info info, int is_write) {
+  size_t argc = 5;
+  napi_value argv[5], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  int64_t buf_offset, length, position;
+  void *data = NULL;
+  size_t data_length = 0;
+  napi_typedarray_type type;
+  napi_value arraybuffer;
+  size_t byte_offset;
+  if (argc != 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &data_length, &data, &arraybuffer,
+                               &byte_offset) != napi_ok ||
+      type != napi_uint8_array || napi_get_value_int64(env, argv[2], &buf_offset) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &length) != napi_ok ||
+      napi_get_value_int64(env, argv[4], &position) != napi_ok) {
+    napi_throw_type_error(env, NULL, "nowait IO: (fd, Uint8Array, bufOffset, length, position)");
+    return NULL;
+  }
+  if (buf_offset < 0 || length < 0 || position < 0 || (uint64_t)(buf_offset + length) > data_length) {
+    napi_throw_range_error(env, NULL, "nowait IO: range outside the buffer");
+    return NULL;
+  }
+  struct iovec iov = {(char *)data + buf_offset, (size_t)length};
+  ssize_t n = is_write ? pwritev2(fd, &iov, 1, position, RWF_NOWAIT)
+                       : preadv2(fd, &iov, 1, position, RWF_NOWAIT);
+  napi_create_int64(env, n >= 0 ? (int64_t)n : -(int64_t)errno, &result);
+  return result;
+}
+
+static napi_value pread_nowait(napi_env env, napi_callback_info info) {
+  return rw_nowait(env, info, 0);
+}
+
+static napi_value pwrite_nowait(napi_env env, napi_callback_info info) {
+  return rw_nowait(env, info, 1);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "preadNowait", NAPI_AUTO_LENGTH, pread_nowait, NULL, &fn);
+  napi_set_named_property(env, exports, "preadNowait", fn);
+  napi_create_function(env, "pwriteNowait", NAPI_AUTO_LENGTH, pwrite_nowait, NULL, &fn);
+  napi_set_named_property(env, exports, "pwriteNowait", fn);
+  napi_create_function(env, "rangeOp", NAPI_AUTO_LENGTH, range_op, NULL, &fn);
+  napi_set_named_property(env, exports, "rangeOp", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+//! The `mirra` command. Each subcommand lives in its own file; this one only parses the
+//! command line and maps errors to exit codes in one place.
+
+import { Command, Option } from "commander";
+import { MirraError } from "../stdx/errors.js";
+import { serve } from "./serve.js";
+
+// Many requests in flight need many thread-pool workers for file IO; must be set before the
+// pool starts, which is the first fs call.
+process.env["UV_THREADPOOL_SIZE"] ??= "16";
+
+const program = new Command();
+program
+  .name("mirra")
+  .description("Replicated block storage for Linux clusters, served over NBD.")
+  .version("0.1.0");
+
+program
+  .command("serve")
+  .description("export a file (created sparse if missing) or block device over NBD")
+  .argument("[file]", "backing file or block device")
+  .option("--size <size>", "size for a new file, e.g. 1G (also grows a smaller file)")
+  .option("--listen <host:port>", "TCP address (default 127.0.0.1:10809 unless --socket is given)")
+  .option("--socket <path>", "Unix socket path")
+  .option("--name <export>", "export name (default: the file's base name)")
+  .option("--read-only", "refuse writes")
+  .addOption(
+    new Option(
+      "--export <name=path[,ro][,size=SIZE]>",
+      "another export on the same server (repeatable)",
+    ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+  )
+  .action(serve);
+
+/** Exit codes: 1 for operating errors an operator can fix, 2 for usage errors, 70 for bugs. */
+function exitCodeFor(err: unknown): number {
+  if (err instanceof MirraError) return err.code === "MIRRA_E_CONFIG" ? 2 : 1;
+  return 70;
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`mirra: ${message}\n`);
+  if (!(err instanceof MirraError) && err instanceof Error && err.stack)
+    process.stderr.write(err.stack + "\n");
+  process.exit(exitCodeFor(err));
+});

@@ -1,0 +1,597 @@
+//! The NBD export server: sockets in, BlockDevice calls out.
+//!
+//! Each connection runs the pure handshake (protocol/handshake.ts), then the transmission
+//! loop: decode request headers with protocol/transmission.ts, validate, dispatch to the
+//! export's BlockDevice, and answer in completion order. Hot-path rules:
+//! - requests are pooled objects with pre-bound callbacks: no closure per IO;
+//! - read replies are read straight into a pooled buffer behind their header, and a write's
+//!   payload is used in place when it arrived in one chunk;
+//! - replies are corked and flushed once per event-loop turn (setImmediate), and small replies
+//!   are packed into one buffer, so a burst of completions costs one writev;
+//! - in-flight requests and bytes per connection are bounded: past the bound the socket is
+//!   paused and the unparsed bytes wait.
+//! Hostile input: a bad magic or a broken handshake closes that connection only; a bad
+//! request gets the specification's error and the connection keeps serving; nothing can make
+//! a device call outside the export (validateRequest checks every range first).
+
+import * as fs from "node:fs";
+import * as net from "node:net";
+import type { BlockDevice, IoCallback } from "../storage/block_device.js";
+import type { Logger } from "../io/log.js";
+import { BufferPool } from "./buffer_pool.js";
+import { toNbdErrno } from "./errors.js";
+import * as C from "./protocol/constants.js";
+import { Handshake, type ExportCatalog, type ExportInfo } from "./protocol/handshake.js";
+import {
+  decodeRequestHeader,
+  encodeErrorReply,
+  newRequestHeader,
+  readReplyHeaderBytes,
+  validateRequest,
+  writeReadReplyHeader,
+  writeSimpleReply,
+  type RequestHeader,
+  type TransmissionContext,
+} from "./protocol/transmission.js";
+
+export interface NbdExport {
+  readonly name: string;
+  readonly description?: string;
+  readonly device: BlockDevice;
+}
+
+export interface NbdServerOptions {
+  readonly exports: readonly NbdExport[];
+  readonly logger: Logger;
+  /** Requests one connection may have in flight before its socket is paused. @default 256 */
+  readonly inflightMax?: number;
+  /** Payload and reply bytes one connection may hold in flight. @default 256 MiB */
+  readonly inflightBytesMax?: number;
+  /** A client that has not finished the handshake by then is disconnected. @default 30000 */
+  readonly handshakeTimeoutMs?: number;
+}
+
+/** How to reach one listener, as clients write it. */
+export interface ListenAddress {
+  readonly kind: "tcp" | "unix";
+  readonly uri: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly path?: string;
+}
+
+class Catalog implements ExportCatalog {
+  private readonly byName = new Map<string, { info: ExportInfo; device: BlockDevice }>();
+  private readonly infos: ExportInfo[] = [];
+
+  constructor(exports: readonly NbdExport[]) {
+    for (const e of exports) {
+      const info: ExportInfo = {
+        name: e.name,
+        description: e.description ?? "",
+        sizeBytes: e.device.sizeBytes,
+        readOnly: e.device.readOnly,
+        canTrim: e.device.canTrim,
+        canFastZero: e.device.canFastZero,
+      };
+      this.byName.set(e.name, { info, device: e.device });
+      this.infos.push(info);
+    }
+  }
+
+  list(): readonly ExportInfo[] {
+    return this.infos;
+  }
+
+  find(name: string): ExportInfo | undefined {
+    // The empty name asks for the default export: the first one configured.
+    if (name === "" && !this.byName.has("")) return this.infos[0];
+    return this.byName.get(name)?.info;
+  }
+
+  device(info: ExportInfo): BlockDevice {
+    const entry = this.byName.get(info.name);
+    if (!entry) throw new Error(`export ${info.name} vanished from the catalog`);
+    return entry.device;
+  }
+}
+
+export class NbdServer {
+  readonly catalog: Catalog;
+  readonly logger: Logger;
+  readonly pool = new BufferPool();
+  readonly inflightMax: number;
+  readonly inflightBytesMax: number;
+  readonly handshakeTimeoutMs: number;
+  private readonly listeners: { server: net.Server; path?: string }[] = [];
+  private readonly connections = new Set<NbdConnection>();
+  private nextConnectionId = 1;
+  shuttingDown = false;
+
+  constructor(options: NbdServerOptions) {
+    this.catalog = new Catalog(options.exports);
+    this.logger = options.logger;
+    this.inflightMax = options.inflightMax ?? 256;
+    this.inflightBytesMax = options.inflightBytesMax ?? 256 * 1024 * 1024;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 30_000;
+  }
+
+  async listenTcp(host: string, port: number): Promise<ListenAddress> {
+    const server = this.newServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host, port }, () => resolve());
+    });
+    this.listeners.push({ server });
+    const address = server.address() as net.AddressInfo;
+    const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    const first = this.catalog.list()[0]?.name ?? "";
+    return {
+      kind: "tcp",
+      uri: `nbd://${shownHost}:${address.port}/${encodeURIComponent(first)}`,
+      host: address.address,
+      port: address.port,
+    };
+  }
+
+  async listenUnix(path: string): Promise<ListenAddress> {
+    removeStaleSocket(path);
+    const server = this.newServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ path }, () => resolve());
+    });
+    this.listeners.push({ server, path });
+    const first = this.catalog.list()[0]?.name ?? "";
+    return { kind: "unix", uri: `nbd+unix:///${encodeURIComponent(first)}?socket=${path}`, path };
+  }
+
+  /** Stops listening, lets in-flight requests finish (new ones get ESHUTDOWN), then closes. */
+  async close(graceMs = 5000): Promise<void> {
+    this.shuttingDown = true;
+    const closing = this.listeners.map(
+      (l) =>
+        new Promise<void>((resolve) => {
+          l.server.close(() => resolve());
+          if (l.path) fs.rmSync(l.path, { force: true });
+        }),
+    );
+    for (const c of this.connections) c.shutdown();
+    const deadline = Date.now() + graceMs;
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const c of this.connections) c.destroy("server shutdown");
+    await Promise.all(closing);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private newServer(): net.Server {
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      if (this.shuttingDown) {
+        socket.destroy();
+        return;
+      }
+      const conn = new NbdConnection(this, socket, this.nextConnectionId++);
+      this.connections.add(conn);
+      socket.once("close", () => this.connections.delete(conn));
+    });
+    server.on("error", (err) => this.logger.error("listener failed", { error: err.message }));
+    return server;
+  }
+}
+
+function removeStaleSocket(path: string): void {
+  try {
+    if (fs.statSync(path).isSocket()) fs.rmSync(path);
+  } catch {
+    // Nothing there: the usual case.
+  }
+}
+
+/** One request in flight; pooled per connection so its callbacks are bound once. */
+class NbdRequest {
+  type = 0;
+  flags = 0;
+  cookieHi = 0;
+  cookieLo = 0;
+  offset = 0;
+  length = 0;
+  /** Read: header + data reply buffer. Write: the payload. */
+  buf: Uint8Array | null = null;
+  /** Whether `buf` came from the pool and goes back to it. */
+  bufPooled = false;
+  /** Bytes this request counts against the connection's in-flight budget. */
+  bytesHeld = 0;
+  readonly ioCallback: IoCallback;
+  readonly sentCallback: () => void;
+
+  constructor(conn: NbdConnection) {
+    this.ioCallback = (err) => conn.onIoDone(this, err);
+    this.sentCallback = () => conn.onReplySent(this);
+  }
+
+  setFrom(h: RequestHeader): void {
+    this.type = h.type;
+    this.flags = h.flags;
+    this.cookieHi = h.cookieHi;
+    this.cookieLo = h.cookieLo;
+    this.offset = h.offset;
+    this.length = h.length;
+  }
+}
+
+const SMALL_BATCH_BYTES = 64 * 1024;
+
+class NbdConnection {
+  private readonly server: NbdServer;
+  private readonly socket: net.Socket;
+  private readonly log: Logger;
+  private handshake: Handshake | null;
+  private handshakeTimer: NodeJS.Timeout | null;
+  private device: BlockDevice | null = null;
+  private ctx: TransmissionContext | null = null;
+  private structured = false;
+
+  // Request parsing state.
+  private readonly header: RequestHeader = newRequestHeader();
+  private readonly headerBuf = new Uint8Array(C.REQUEST_HEADER_BYTES);
+  private headerFill = 0;
+  /** A WRITE whose payload is still arriving. */
+  private payloadReq: NbdRequest | null = null;
+  private payloadFill = 0;
+  /** Payload bytes of a rejected WRITE still to skip. */
+  private discardBytes = 0;
+  /** Bytes not parsed yet because the in-flight bounds were reached. */
+  private stalled: Uint8Array | null = null;
+
+  // In-flight accounting.
+  private inflight = 0;
+  private inflightBytes = 0;
+  private readonly freeRequests: NbdRequest[] = [];
+
+  // Output batching.
+  private corked = false;
+  private flushScheduled = false;
+  private readonly small = new Uint8Array(SMALL_BATCH_BYTES);
+  private smallFill = 0;
+  private readonly flushCallback = (): void => this.flushOutput();
+
+  private state: "handshake" | "transmission" | "draining" | "closed" = "handshake";
+
+  constructor(server: NbdServer, socket: net.Socket, id: number) {
+    this.server = server;
+    this.socket = socket;
+    this.log = server.logger.child({ conn: id, peer: socket.remoteAddress ?? "unix" });
+    this.handshake = new Handshake(server.catalog);
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", (err) => this.log.debug("socket error", { error: err.message }));
+    socket.on("close", () => this.onClose());
+    this.handshakeTimer = setTimeout(
+      () => this.destroy("handshake timed out"),
+      server.handshakeTimeoutMs,
+    );
+    this.handshakeTimer.unref();
+    socket.write(this.handshake.greeting());
+  }
+
+  /** Server shutdown: answer what is in flight, refuse the rest, then close. */
+  shutdown(): void {
+    if (this.state === "handshake") this.destroy("server shutdown");
+    else if (this.state === "transmission") this.maybeFinishDraining();
+  }
+
+  destroy(reason: string): void {
+    if (this.state === "closed") return;
+    this.log.debug("closing connection", { reason });
+    this.state = "closed";
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.state = "closed";
+    // Requests still running complete against the device; only their replies are dropped.
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === "handshake") this.onHandshakeData(chunk);
+    else if (this.state === "transmission") this.parse(chunk, 0);
+    // In "draining" and "closed", further bytes are ignored.
+  }
+
+  private onHandshakeData(chunk: Uint8Array): void {
+    const hs = this.handshake!;
+    const step = hs.push(chunk);
+    for (const reply of step.replies) this.socket.write(reply);
+    const outcome = step.outcome;
+    if (outcome.kind === "continue") return;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+    if (outcome.kind === "close") {
+      this.log.debug("handshake ended", { reason: outcome.reason });
+      this.state = "closed";
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+      return;
+    }
+    this.device = this.server.catalog.device(outcome.export);
+    this.structured = outcome.structuredReplies;
+    this.ctx = {
+      sizeBytes: outcome.export.sizeBytes,
+      readOnly: outcome.export.readOnly,
+      canTrim: outcome.export.canTrim,
+      canFastZero: outcome.export.canFastZero,
+      structuredReplies: outcome.structuredReplies,
+    };
+    this.state = "transmission";
+    this.handshake = null;
+    this.log.debug("transmission started", {
+      export: outcome.export.name,
+      structured: this.structured,
+    });
+    const rest = hs.leftover();
+    if (rest.length > 0) this.parse(rest, 0);
+  }
+
+  /** Parses requests from `chunk[at..]`, dispatching each as soon as it is complete. */
+  private parse(chunk: Uint8Array, at: number): void {
+    let i = at;
+    while (i < chunk.length && this.state === "transmission") {
+      if (this.payloadReq) {
+        i = this.fillPayload(chunk, i);
+        continue;
+      }
+      if (this.discardBytes > 0) {
+        const n = Math.min(this.discardBytes, chunk.length - i);
+        this.discardBytes -= n;
+        i += n;
+        continue;
+      }
+      if (
+        this.inflight >= this.server.inflightMax ||
+        this.inflightBytes >= this.server.inflightBytesMax
+      ) {
+        this.stalled = chunk.subarray(i);
+        this.socket.pause();
+        return;
+      }
+      let h: boolean;
+      if (this.headerFill === 0 && chunk.length - i >= C.REQUEST_HEADER_BYTES) {
+        h = decodeRequestHeader(chunk, i, this.header);
+        i += C.REQUEST_HEADER_BYTES;
+      } else {
+        const n = Math.min(C.REQUEST_HEADER_BYTES - this.headerFill, chunk.length - i);
+        this.headerBuf.set(chunk.subarray(i, i + n), this.headerFill);
+        this.headerFill += n;
+        i += n;
+        if (this.headerFill < C.REQUEST_HEADER_BYTES) return;
+        this.headerFill = 0;
+        h = decodeRequestHeader(this.headerBuf, 0, this.header);
+      }
+      if (!h) {
+        this.log.warn("bad request magic: closing the connection");
+        this.destroy("bad request magic");
+        return;
+      }
+      i = this.onRequest(chunk, i);
+    }
+  }
+
+  /** Handles one decoded header; returns where parsing continues in `chunk`. */
+  private onRequest(chunk: Uint8Array, i: number): number {
+    const h = this.header;
+    if (h.type === C.CMD_DISC) {
+      this.state = "draining";
+      this.maybeFinishDraining();
+      return chunk.length;
+    }
+    const verdict = this.server.shuttingDown
+      ? { errno: C.NBD_ESHUTDOWN, message: "the server is shutting down" }
+      : validateRequest(h, this.ctx!);
+    if (verdict.errno !== C.NBD_OK) {
+      if (h.type === C.CMD_WRITE) this.discardBytes = h.length;
+      this.log.debug("request refused", {
+        cmd: C.commandName(h.type),
+        errno: verdict.errno,
+        why: verdict.message,
+      });
+      this.sendSmall(
+        encodeErrorReply(this.structured, h.cookieHi, h.cookieLo, verdict.errno, verdict.message),
+      );
+      return i;
+    }
+    const req = this.freeRequests.pop() ?? new NbdRequest(this);
+    req.setFrom(h);
+    this.inflight++;
+    if (h.type !== C.CMD_WRITE) {
+      this.dispatch(req);
+      return i;
+    }
+    const available = chunk.length - i;
+    if (available >= h.length) {
+      // The whole payload is here: use it in place (socket chunks are never reused by Node).
+      req.buf = chunk.subarray(i, i + h.length);
+      req.bufPooled = false;
+      this.dispatch(req);
+      return i + h.length;
+    }
+    req.buf = this.server.pool.get(h.length);
+    req.bufPooled = true;
+    req.bytesHeld = h.length;
+    this.inflightBytes += h.length;
+    this.payloadReq = req;
+    this.payloadFill = 0;
+    return this.fillPayload(chunk, i);
+  }
+
+  private fillPayload(chunk: Uint8Array, i: number): number {
+    const req = this.payloadReq!;
+    const n = Math.min(req.length - this.payloadFill, chunk.length - i);
+    req.buf!.set(chunk.subarray(i, i + n), this.payloadFill);
+    this.payloadFill += n;
+    if (this.payloadFill === req.length) {
+      this.payloadReq = null;
+      this.dispatch(req);
+    }
+    return i + n;
+  }
+
+  private dispatch(req: NbdRequest): void {
+    const dev = this.device!;
+    const fua = (req.flags & C.CMD_FLAG_FUA) !== 0;
+    switch (req.type) {
+      case C.CMD_READ: {
+        const hdr = readReplyHeaderBytes(this.structured);
+        req.buf = this.server.pool.get(hdr + req.length);
+        req.bufPooled = true;
+        req.bytesHeld = hdr + req.length;
+        this.inflightBytes += req.bytesHeld;
+        dev.read(req.buf, hdr, req.length, req.offset, req.ioCallback);
+        return;
+      }
+      case C.CMD_WRITE:
+        dev.write(req.buf!, 0, req.length, req.offset, fua, req.ioCallback);
+        return;
+      case C.CMD_FLUSH:
+        dev.flush(req.ioCallback);
+        return;
+      case C.CMD_TRIM:
+        dev.trim(req.offset, req.length, fua, req.ioCallback);
+        return;
+      case C.CMD_WRITE_ZEROES:
+        dev.writeZeroes(
+          req.offset,
+          req.length,
+          {
+            noHole: (req.flags & C.CMD_FLAG_NO_HOLE) !== 0,
+            fastZero: (req.flags & C.CMD_FLAG_FAST_ZERO) !== 0,
+            fua,
+          },
+          req.ioCallback,
+        );
+        return;
+      default:
+        // validateRequest admits nothing else.
+        throw new Error(`dispatch of unvalidated command ${req.type}`);
+    }
+  }
+
+  /** A device call finished: answer the client (unless it is gone) and release resources. */
+  onIoDone(req: NbdRequest, err: NodeJS.ErrnoException | null): void {
+    const alive = this.state === "transmission" || this.state === "draining";
+    if (err) {
+      const errno = toNbdErrno(err);
+      this.log.warn("IO failed", {
+        cmd: C.commandName(req.type),
+        offset: req.offset,
+        length: req.length,
+        error: err.message,
+      });
+      if (alive)
+        this.sendSmall(
+          encodeErrorReply(this.structured, req.cookieHi, req.cookieLo, errno, err.message),
+        );
+      this.release(req);
+      return;
+    }
+    if (req.type === C.CMD_READ && alive) {
+      writeReadReplyHeader(req.buf!, this.structured, req);
+      this.cork();
+      this.socket.write(req.buf!, req.sentCallback);
+      return; // released once the socket no longer needs the buffer
+    }
+    if (alive) this.sendSimpleOk(req);
+    this.release(req);
+  }
+
+  onReplySent(req: NbdRequest): void {
+    this.release(req);
+  }
+
+  private release(req: NbdRequest): void {
+    if (req.bufPooled && req.buf) this.server.pool.put(req.buf);
+    req.buf = null;
+    req.bufPooled = false;
+    this.inflightBytes -= req.bytesHeld;
+    req.bytesHeld = 0;
+    this.inflight--;
+    if (this.freeRequests.length < this.server.inflightMax) this.freeRequests.push(req);
+    if (
+      this.stalled &&
+      this.inflight < this.server.inflightMax &&
+      this.inflightBytes < this.server.inflightBytesMax
+    ) {
+      const rest = this.stalled;
+      this.stalled = null;
+      if (this.state === "transmission") {
+        this.parse(rest, 0);
+        if (!this.stalled) this.socket.resume();
+      }
+    }
+    if (this.state === "draining" || this.server.shuttingDown) this.maybeFinishDraining();
+  }
+
+  private sendSimpleOk(req: NbdRequest): void {
+    if (this.smallFill + C.SIMPLE_REPLY_HEADER_BYTES > this.small.length) this.flushSmall();
+    writeSimpleReply(this.small, this.smallFill, 0, req.cookieHi, req.cookieLo);
+    this.smallFill += C.SIMPLE_REPLY_HEADER_BYTES;
+    this.scheduleFlush();
+  }
+
+  private sendSmall(bytes: Uint8Array): void {
+    if (this.smallFill + bytes.length > this.small.length) this.flushSmall();
+    if (bytes.length > this.small.length) {
+      this.cork();
+      this.socket.write(bytes);
+      return;
+    }
+    this.small.set(bytes, this.smallFill);
+    this.smallFill += bytes.length;
+    this.scheduleFlush();
+  }
+
+  private cork(): void {
+    if (!this.corked) {
+      this.socket.cork();
+      this.corked = true;
+    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushCallback);
+    }
+  }
+
+  private flushSmall(): void {
+    if (this.smallFill === 0) return;
+    // A copy goes to the socket (which may hold it), so the batch buffer is reused.
+    const out = this.small.slice(0, this.smallFill);
+    this.smallFill = 0;
+    if (!this.socket.destroyed) this.socket.write(out);
+  }
+
+  private flushOutput(): void {
+    this.flushScheduled = false;
+    this.flushSmall();
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+  }
+
+  private maybeFinishDraining(): void {
+    if (this.inflight > 0 || this.state === "closed") return;
+    this.flushOutput();
+    this.state = "closed";
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+}

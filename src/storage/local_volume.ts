@@ -1,0 +1,241 @@
+//! A volume on this machine: a regular file (sparse by default) or a block device.
+//!
+//! Durability model: FLUSH is fdatasync on the shared descriptor, which covers every write
+//! that completed before it, from any connection; a FUA write goes through a second
+//! descriptor opened with O_DSYNC, so it is durable when the write call returns. TRIM punches
+//! holes and WRITE_ZEROES zeroes a range with fallocate (BLKDISCARD / BLKZEROOUT on block
+//! devices) on the libuv thread pool, and falls back to writing zeroes where the filesystem
+//! cannot.
+
+import * as fs from "node:fs";
+import { constants as osConstants } from "node:os";
+import type { BlockDevice, IoCallback, ZeroOptions } from "./block_device.js";
+import { native, RangeOp, type RangeOpCode } from "./native.js";
+import { ConfigError, DiskIoError } from "../stdx/errors.js";
+
+export interface LocalVolumeOptions {
+  path: string;
+  /** Size in bytes for a file that does not exist yet (created sparse), or to grow it to. */
+  createSizeBytes?: number;
+  readOnly?: boolean;
+}
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
+);
+
+function errnoError(errno: number, syscall: string): NodeJS.ErrnoException {
+  const code = errnoNames.get(errno) ?? "EIO";
+  const err: NodeJS.ErrnoException = new Error(`${syscall} failed: ${code}`);
+  err.code = code;
+  err.errno = -errno;
+  err.syscall = syscall;
+  return err;
+}
+
+const ZERO_CHUNK_BYTES = 1024 * 1024;
+let zeroChunk: Uint8Array | undefined;
+
+export class LocalVolume implements BlockDevice {
+  readonly sizeBytes: number;
+  readonly readOnly: boolean;
+  readonly canTrim: boolean;
+  readonly canFastZero: boolean;
+  readonly path: string;
+  private readonly isBlockDevice: boolean;
+  private fd: number;
+  private fdSync: number;
+  private closed = false;
+  /** Try RWF_NOWAIT IO on the event loop first (files only: devices may block in the driver). */
+  private readonly tryNowait: boolean;
+  private tryNowaitWrite: boolean;
+
+  private constructor(
+    path: string,
+    fd: number,
+    fdSync: number,
+    sizeBytes: number,
+    readOnly: boolean,
+    isBlock: boolean,
+  ) {
+    this.path = path;
+    this.fd = fd;
+    this.fdSync = fdSync;
+    this.sizeBytes = sizeBytes;
+    this.readOnly = readOnly;
+    this.isBlockDevice = isBlock;
+    this.canTrim = native !== undefined;
+    this.canFastZero = native !== undefined;
+    this.tryNowait = native !== undefined && !isBlock && process.env["MIRRA_NOWAIT"] !== "0";
+    this.tryNowaitWrite = this.tryNowait && !readOnly;
+  }
+
+  /** Opens (or creates, sparse) the backing file or device. Startup only: synchronous calls. */
+  static open(options: LocalVolumeOptions): LocalVolume {
+    const { path } = options;
+    const readOnly = options.readOnly ?? false;
+    let stat: fs.Stats | undefined;
+    try {
+      stat = fs.statSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw wrapOpenError(path, err);
+    }
+    if (!stat) {
+      if (readOnly)
+        throw new ConfigError(`${path} does not exist, and a read-only export cannot create it`);
+      if (!options.createSizeBytes)
+        throw new ConfigError(`${path} does not exist: give --size to create it`);
+      fs.writeFileSync(path, new Uint8Array(0), { flag: "wx" });
+      fs.truncateSync(path, options.createSizeBytes);
+      stat = fs.statSync(path);
+    }
+    const isBlock = stat.isBlockDevice();
+    if (!isBlock && !stat.isFile())
+      throw new ConfigError(`${path} is neither a regular file nor a block device`);
+    const flags = readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
+    let fd: number;
+    let fdSync: number;
+    try {
+      fd = fs.openSync(path, flags);
+      fdSync = readOnly ? fd : fs.openSync(path, flags | fs.constants.O_DSYNC);
+    } catch (err) {
+      throw wrapOpenError(path, err);
+    }
+    let size = isBlock ? blockDeviceSize(stat.rdev) : stat.size;
+    if (!isBlock && !readOnly && options.createSizeBytes && options.createSizeBytes > size) {
+      fs.ftruncateSync(fd, options.createSizeBytes);
+      size = options.createSizeBytes;
+    }
+    if (size === 0) throw new ConfigError(`${path} is empty: give --size to grow it`);
+    return new LocalVolume(path, fd, fdSync, size, readOnly, isBlock);
+  }
+
+  read(
+    buf: Uint8Array,
+    bufOffset: number,
+    length: number,
+    offsetBytes: number,
+    cb: IoCallback,
+  ): void {
+    if (this.tryNowait && native) {
+      // Page-cache hit: done without a thread-pool round trip; anything else goes to the pool.
+      const n = native.preadNowait(this.fd, buf, bufOffset, length, offsetBytes);
+      if (n === length) {
+        process.nextTick(cb, null);
+        return;
+      }
+    }
+    fs.read(this.fd, buf, bufOffset, length, offsetBytes, (err, bytesRead) => {
+      // A short read can only mean the file shrank behind our back: the rest reads as zeroes.
+      if (!err && bytesRead < length) buf.fill(0, bufOffset + bytesRead, bufOffset + length);
+      cb(err);
+    });
+  }
+
+  write(
+    buf: Uint8Array,
+    bufOffset: number,
+    length: number,
+    offsetBytes: number,
+    fua: boolean,
+    cb: IoCallback,
+  ): void {
+    if (this.tryNowaitWrite && native && !fua) {
+      const n = native.pwriteNowait(this.fd, buf, bufOffset, length, offsetBytes);
+      if (n === length) {
+        process.nextTick(cb, null);
+        return;
+      }
+      // ext4 and others refuse non-blocking buffered writes outright: stop asking.
+      if (n === -osConstants.errno.EOPNOTSUPP) this.tryNowaitWrite = false;
+      // A partial write is fine to redo whole: pwrite of the same bytes is idempotent.
+    }
+    fs.write(fua ? this.fdSync : this.fd, buf, bufOffset, length, offsetBytes, (err, written) => {
+      if (!err && written !== length) {
+        // pwrite on a regular file writes everything or fails; anything else is a device error.
+        cb(errnoError(osConstants.errno.EIO, "pwrite (short write)"));
+        return;
+      }
+      cb(err);
+    });
+  }
+
+  flush(cb: IoCallback): void {
+    fs.fdatasync(this.fd, cb);
+  }
+
+  trim(offsetBytes: number, length: number, fua: boolean, cb: IoCallback): void {
+    const op = this.isBlockDevice ? RangeOp.blkDiscard : RangeOp.punchHole;
+    this.rangeOp(op, offsetBytes, length, (err) => {
+      // TRIM is advisory: a filesystem that cannot punch holes still answers success.
+      if (err && (err.code === "EOPNOTSUPP" || err.code === "ENOTSUP" || err.code === "ENOTTY"))
+        err = null;
+      if (err || !fua) cb(err);
+      else this.flush(cb);
+    });
+  }
+
+  writeZeroes(offsetBytes: number, length: number, options: ZeroOptions, cb: IoCallback): void {
+    const finish: IoCallback = (err) => {
+      if (err || !options.fua) cb(err);
+      else this.flush(cb);
+    };
+    const op = this.isBlockDevice
+      ? RangeOp.blkZeroOut
+      : options.noHole
+        ? RangeOp.zeroRange
+        : RangeOp.punchHole;
+    this.rangeOp(op, offsetBytes, length, (err) => {
+      if (!err) return finish(null);
+      const unsupported =
+        err.code === "EOPNOTSUPP" || err.code === "ENOTSUP" || err.code === "ENOTTY";
+      if (!unsupported) return finish(err);
+      if (options.fastZero) return cb(errnoError(osConstants.errno.EOPNOTSUPP, "fast zero"));
+      this.writeZeroBytes(offsetBytes, length, finish);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.readOnly)
+      await new Promise<void>((resolve) => fs.fdatasync(this.fd, () => resolve()));
+    if (this.fdSync !== this.fd) fs.closeSync(this.fdSync);
+    fs.closeSync(this.fd);
+  }
+
+  private rangeOp(op: RangeOpCode, offsetBytes: number, length: number, cb: IoCallback): void {
+    if (!native) {
+      cb(errnoError(osConstants.errno.EOPNOTSUPP, "fallocate (native addon not built)"));
+      return;
+    }
+    native.rangeOp(op, this.fd, offsetBytes, length, (errno) =>
+      cb(errno === 0 ? null : errnoError(errno, "fallocate")),
+    );
+  }
+
+  /** The slow path of WRITE_ZEROES: one megabyte of zeroes at a time. */
+  private writeZeroBytes(offsetBytes: number, length: number, cb: IoCallback): void {
+    zeroChunk ??= new Uint8Array(ZERO_CHUNK_BYTES);
+    const chunk = zeroChunk;
+    const step = (at: number): void => {
+      if (at >= offsetBytes + length) return cb(null);
+      const n = Math.min(ZERO_CHUNK_BYTES, offsetBytes + length - at);
+      fs.write(this.fd, chunk, 0, n, at, (err) => (err ? cb(err) : step(at + n)));
+    };
+    step(offsetBytes);
+  }
+}
+
+function wrapOpenError(path: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new DiskIoError(`cannot open ${path}: ${code ?? String(err)}`, code, { cause: err });
+}
+
+/** A block device's size from sysfs (fstat reports 0 for devices). */
+function blockDeviceSize(rdev: number): number {
+  const major = (rdev >> 8) & 0xfff;
+  const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+  const sectors = Number(fs.readFileSync(`/sys/dev/block/${major}:${minor}/size`, "utf8").trim());
+  return sectors * 512;
+}
