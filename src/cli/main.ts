@@ -6,10 +6,6 @@ import { Command, Option } from "commander";
 import { MirraError } from "../stdx/errors.js";
 import { serve } from "./serve.js";
 
-// Many requests in flight need many thread-pool workers for file IO; must be set before the
-// pool starts, which is the first fs call.
-process.env["UV_THREADPOOL_SIZE"] ??= "16";
-
 const program = new Command();
 program
   .name("mirra")
