@@ -10,7 +10,9 @@
 import * as fs from "node:fs";
 import { constants as osConstants } from "node:os";
 import type { BlockDevice, IoCallback, ZeroOptions } from "./block_device.js";
-import { native, RangeOp, type RangeOpCode } from "./native.js";
+import { errnoError, native, RangeOp, type RangeOpCode } from "./native.js";
+import { IoBatcher } from "./io_batch.js";
+import { dirtyPageMonitor, type DirtyPageMonitor } from "../io/dirty_pages.js";
 import { ConfigError, DiskIoError } from "../stdx/errors.js";
 
 export interface LocalVolumeOptions {
@@ -20,20 +22,9 @@ export interface LocalVolumeOptions {
   readOnly?: boolean;
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
-);
-
-function errnoError(errno: number, syscall: string): NodeJS.ErrnoException {
-  const code = errnoNames.get(errno) ?? "EIO";
-  const err: NodeJS.ErrnoException = new Error(`${syscall} failed: ${code}`);
-  err.code = code;
-  err.errno = -errno;
-  err.syscall = syscall;
-  return err;
-}
-
 const ZERO_CHUNK_BYTES = 1024 * 1024;
+/** An inline write slower than this backs off to the thread pool (1 ms). */
+const INLINE_WRITE_SLOW_NS = 1_000_000n;
 let zeroChunk: Uint8Array | undefined;
 
 export class LocalVolume implements BlockDevice {
@@ -49,6 +40,10 @@ export class LocalVolume implements BlockDevice {
   /** Try RWF_NOWAIT IO on the event loop first (files only: devices may block in the driver). */
   private readonly tryNowait: boolean;
   private tryNowaitWrite: boolean;
+  /** Gathers IO into few thread-pool jobs (see io_batch.ts); undefined without the addon. */
+  private readonly batcher: IoBatcher | undefined;
+  /** Decides when buffered writes may skip the pool; undefined for devices and read-only. */
+  private readonly dirtyPages: DirtyPageMonitor | undefined;
 
   private constructor(
     path: string,
@@ -68,6 +63,12 @@ export class LocalVolume implements BlockDevice {
     this.canFastZero = native !== undefined;
     this.tryNowait = native !== undefined && !isBlock && process.env["MIRRA_NOWAIT"] !== "0";
     this.tryNowaitWrite = this.tryNowait && !readOnly;
+    this.dirtyPages =
+      !isBlock && !readOnly && process.env["MIRRA_INLINE_WRITES"] !== "0"
+        ? dirtyPageMonitor()
+        : undefined;
+    this.batcher =
+      IoBatcher.available() && process.env["MIRRA_IO_BATCH"] !== "0" ? new IoBatcher() : undefined;
   }
 
   /** Opens (or creates, sparse) the backing file or device. Startup only: synchronous calls. */
@@ -125,6 +126,10 @@ export class LocalVolume implements BlockDevice {
         return;
       }
     }
+    if (this.batcher) {
+      this.batcher.read(this.fd, buf, bufOffset, length, offsetBytes, cb);
+      return;
+    }
     fs.read(this.fd, buf, bufOffset, length, offsetBytes, (err, bytesRead) => {
       // A short read can only mean the file shrank behind our back: the rest reads as zeroes.
       if (!err && bytesRead < length) buf.fill(0, bufOffset + bytesRead, bufOffset + length);
@@ -150,6 +155,13 @@ export class LocalVolume implements BlockDevice {
       if (n === -osConstants.errno.EOPNOTSUPP) this.tryNowaitWrite = false;
       // A partial write is fine to redo whole: pwrite of the same bytes is idempotent.
     }
+    if (this.dirtyPages && !fua && this.dirtyPages.mayWriteInline(offsetBytes, length)) {
+      if (this.writeInline(buf, bufOffset, length, offsetBytes, cb)) return;
+    }
+    if (this.batcher) {
+      this.batcher.write(fua ? this.fdSync : this.fd, buf, bufOffset, length, offsetBytes, cb);
+      return;
+    }
     fs.write(fua ? this.fdSync : this.fd, buf, bufOffset, length, offsetBytes, (err, written) => {
       if (!err && written !== length) {
         // pwrite on a regular file writes everything or fails; anything else is a device error.
@@ -160,8 +172,35 @@ export class LocalVolume implements BlockDevice {
     });
   }
 
+  /**
+   * A buffered write on the event loop (see io/dirty_pages.ts for when that cannot block).
+   * Returns false, having written nothing, when the thread pool must take it after all.
+   */
+  private writeInline(
+    buf: Uint8Array,
+    bufOffset: number,
+    length: number,
+    offsetBytes: number,
+    cb: IoCallback,
+  ): boolean {
+    const started = process.hrtime.bigint();
+    let written: number;
+    try {
+      written = fs.writeSync(this.fd, buf, bufOffset, length, offsetBytes);
+    } catch (err) {
+      process.nextTick(cb, err as NodeJS.ErrnoException);
+      return true;
+    }
+    // A slow inline write means the kernel started to push back: stop until the next sample.
+    if (process.hrtime.bigint() - started > INLINE_WRITE_SLOW_NS) this.dirtyPages!.backOff();
+    if (written !== length) return false; // redo it whole through the pool; pwrite is idempotent
+    process.nextTick(cb, null);
+    return true;
+  }
+
   flush(cb: IoCallback): void {
-    fs.fdatasync(this.fd, cb);
+    if (this.batcher) this.batcher.fdatasync(this.fd, cb);
+    else fs.fdatasync(this.fd, cb);
   }
 
   trim(offsetBytes: number, length: number, fua: boolean, cb: IoCallback): void {

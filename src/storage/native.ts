@@ -3,6 +3,7 @@
 //! mirra still works: TRIM becomes a no-op and zeroing writes zero bytes.
 
 import { createRequire } from "node:module";
+import { constants as osConstants } from "node:os";
 
 export const RangeOp = { punchHole: 0, zeroRange: 1, blkDiscard: 2, blkZeroOut: 3 } as const;
 export type RangeOpCode = (typeof RangeOp)[keyof typeof RangeOp];
@@ -23,6 +24,12 @@ interface NativeBinding {
     length: number,
     position: number,
   ): number;
+  /** Runs [kind, fd, buf, bufOffset, length, position] ops as one thread-pool job. */
+  ioBatch(
+    ops: readonly (readonly [number, number, Uint8Array | null, number, number, number])[],
+    results: Float64Array,
+    cb: () => void,
+  ): void;
   rangeOp(
     op: number,
     fd: number,
@@ -49,3 +56,17 @@ function load(): NativeBinding | undefined {
 }
 
 export const native: NativeBinding | undefined = load();
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
+);
+
+/** A Node-style error (with `code`) for a raw errno from the addon. */
+export function errnoError(errno: number, syscall: string): NodeJS.ErrnoException {
+  const code = errnoNames.get(errno) ?? "EIO";
+  const err: NodeJS.ErrnoException = new Error(`${syscall} failed: ${code}`);
+  err.code = code;
+  err.errno = -errno;
+  err.syscall = syscall;
+  return err;
+}
