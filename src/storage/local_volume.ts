@@ -86,9 +86,13 @@ export class LocalVolume implements BlockDevice {
         throw new ConfigError(`${path} does not exist, and a read-only export cannot create it`);
       if (!options.createSizeBytes)
         throw new ConfigError(`${path} does not exist: give --size to create it`);
-      fs.writeFileSync(path, new Uint8Array(0), { flag: "wx" });
-      fs.truncateSync(path, options.createSizeBytes);
-      stat = fs.statSync(path);
+      try {
+        fs.writeFileSync(path, new Uint8Array(0), { flag: "wx" });
+        fs.truncateSync(path, options.createSizeBytes);
+        stat = fs.statSync(path);
+      } catch (err) {
+        throw wrapOpenError(path, err);
+      }
     }
     const isBlock = stat.isBlockDevice();
     if (!isBlock && !stat.isFile())

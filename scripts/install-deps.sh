@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs the system tools that mirra's integration tests and bench drive: NBD clients nobody
+# here wrote (libnbd's nbdinfo/nbdcopy/nbdsh/nbdfuse, QEMU's qemu-img, fio's nbd engine) and
+# the reference server (nbdkit). Meant for root on a bare Debian 12; idempotent: it asks apt
+# only for what is missing and runs `apt-get update` at most once, only when it must install.
+# Exits non-zero when a package cannot be installed or a tool is still missing afterwards.
+set -euo pipefail
+
+# Each entry is "package:command", where the command proves the package is usable. nbdfuse is
+# a virtual package in Debian 12, provided by libnbd-bin, so it is checked by its command.
+# python3-libnbd is nbdsh (the tests drive TRIM, WRITE_ZEROES, FUA and FLUSH through it).
+readonly wanted=(
+  "fio:fio"
+  "libnbd-bin:nbdinfo"
+  "libnbd-bin:nbdcopy"
+  "libnbd-bin:nbdfuse"
+  "python3-libnbd:nbdsh"
+  "nbdkit:nbdkit"
+  "qemu-utils:qemu-img"
+  "coreutils:stat"
+  # node-gyp builds mirra's native addon (fallocate for TRIM/WRITE_ZEROES) at npm install.
+  "python3:python3"
+  "make:make"
+  "g++:g++"
+)
+
+log() { printf 'install-deps: %s\n' "$*"; }
+
+if [[ $(id -u) -ne 0 ]]; then
+  log "must run as root (it calls apt-get install)" >&2
+  exit 1
+fi
+
+# The command check alone is not enough for nbdsh: it runs `python3 -m nbd`, and a python3 from
+# pyenv earlier in PATH lacks Debian's module, so the tests call /usr/bin/python3 directly.
+is_present() {
+  local package=$1 command=$2
+  if [[ $package == python3-libnbd ]]; then
+    /usr/bin/python3 -c 'import nbd' >/dev/null 2>&1
+  else
+    command -v "$command" >/dev/null 2>&1
+  fi
+}
+
+missing=()
+for entry in "${wanted[@]}"; do
+  package=${entry%%:*}
+  command=${entry#*:}
+  if is_present "$package" "$command"; then
+    log "ok: $command ($package)"
+  elif [[ " ${missing[*]-} " != *" $package "* ]]; then
+    log "missing: $command ($package)"
+    missing+=("$package")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  log "nothing to install"
+  exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+log "apt-get update"
+apt-get update -q
+log "apt-get install ${missing[*]}"
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+status=0
+for entry in "${wanted[@]}"; do
+  package=${entry%%:*}
+  command=${entry#*:}
+  if ! is_present "$package" "$command"; then
+    log "still missing after install: $command ($package)" >&2
+    status=1
+  fi
+done
+[[ $status -eq 0 ]] && log "installed: ${missing[*]}"
+exit "$status"

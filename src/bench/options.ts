@@ -1,0 +1,63 @@
+//! The bench's options, resolved from what a command line gave: explicit values win over
+//! `--quick`, which wins over the defaults BENCH.md calls stable enough on this machine.
+
+import { randomInt } from "node:crypto";
+
+import { ConfigError } from "../stdx/errors.js";
+import { parseSize } from "../stdx/units.js";
+import { selectWorkloads, type Workload } from "./workloads.js";
+
+/** Options as a command line gives them: strings, every one optional. */
+export interface RawBenchOptions {
+  readonly duration?: string;
+  readonly size?: string;
+  readonly repeat?: string;
+  readonly workloads?: string;
+  readonly quick?: boolean;
+  readonly out?: string;
+  readonly dir?: string;
+  readonly seed?: string;
+}
+
+export interface BenchOptions {
+  /** Measured seconds per fio run. @default 10 (2 with --quick) */
+  readonly durationSeconds: number;
+  /** Volume size, identical for every configuration. @default 1 GiB (256 MiB with --quick) */
+  readonly sizeBytes: number;
+  /** Runs per workload and configuration. @default 3 (1 with --quick) */
+  readonly repeat: number;
+  readonly workloads: readonly Workload[];
+  /** Where report.md and results.json go, if anywhere. */
+  readonly outDir: string | undefined;
+  /** Parent of the temporary work directory (backing files, sockets). @default os.tmpdir() */
+  readonly workDirParent: string | undefined;
+  /** --randseed of the first repeat; repeat i uses baseSeed + i - 1. @default random */
+  readonly baseSeed: number;
+}
+
+function positiveInt(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new ConfigError(`--${name} must be a positive integer, not "${text}"`);
+  return n;
+}
+
+export function resolveBenchOptions(raw: RawBenchOptions): BenchOptions {
+  const quick = raw.quick === true;
+  const sizeBytes = parseSize(raw.size ?? (quick ? "256M" : "1G"));
+  if (sizeBytes < 1024 * 1024 || sizeBytes % 4096 !== 0) {
+    throw new ConfigError(`--size must be at least 1 MiB and a multiple of 4 KiB`);
+  }
+  const names = raw.workloads?.split(",").map((s) => s.trim());
+  const workloads = selectWorkloads(names?.filter((s) => s !== ""));
+  return {
+    durationSeconds: positiveInt("duration", raw.duration ?? (quick ? "2" : "10")),
+    sizeBytes,
+    repeat: positiveInt("repeat", raw.repeat ?? (quick ? "1" : "3")),
+    workloads,
+    outDir: raw.out,
+    workDirParent: raw.dir,
+    // fio keeps a 32-bit seed in its job file; stay well inside it.
+    baseSeed: raw.seed === undefined ? randomInt(1, 2 ** 30) : positiveInt("seed", raw.seed),
+  };
+}
