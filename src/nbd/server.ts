@@ -219,6 +219,11 @@ function adoptWithReadBuffer(
     },
   } as net.SocketConstructorOpts);
   (socket as unknown as Record<symbol, boolean>)[userReadBuffer] = true;
+  // net.Server counts its connections through the socket it accepted; hand that over too, so
+  // that server.close() still completes when the new socket closes.
+  const internals = accepted as unknown as { _server: unknown; server: unknown };
+  Object.assign(socket, { _server: internals._server, server: internals.server });
+  internals._server = null;
   return socket;
 }
 
