@@ -4,10 +4,10 @@
 //! loop: decode request headers with protocol/transmission.ts, validate, dispatch to the
 //! export's BlockDevice, and answer in completion order. Hot-path rules:
 //! - requests are pooled objects with pre-bound callbacks: no closure per IO;
-//! - read replies are read straight into a pooled buffer behind their header, and a write's
-//!   payload is used in place when it arrived in one chunk;
-//! - replies are corked and flushed once per event-loop turn (setImmediate), and small replies
-//!   are packed into one buffer, so a burst of completions costs one writev;
+//! - read replies are read straight into a pooled buffer behind their header;
+//! - sockets read into one reused 1 MiB buffer (see adoptWithReadBuffer);
+//! - replies are corked and flushed once per completing callback (see flushOnTick), and small
+//!   replies are packed into one buffer, so a burst of completions costs one writev;
 //! - in-flight requests and bytes per connection are bounded: past the bound the socket is
 //!   paused and the unparsed bytes wait.
 //! Hostile input: a bad magic or a broken handshake closes that connection only; a bad
@@ -272,6 +272,13 @@ class NbdRequest {
 }
 
 const SMALL_BATCH_BYTES = 64 * 1024;
+/**
+ * Replies go out once the callback that completed them returns (process.nextTick), which
+ * packs every reply of one socket read or one pool job into one writev without waiting for
+ * the loop's check phase. MIRRA_FLUSH=immediate defers to setImmediate instead, batching a
+ * whole loop iteration, for A/B measurements.
+ */
+const flushOnTick = process.env["MIRRA_FLUSH"] !== "immediate";
 
 class NbdConnection {
   private readonly server: NbdServer;
@@ -623,7 +630,8 @@ class NbdConnection {
   private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flushCallback);
+      if (flushOnTick) process.nextTick(this.flushCallback);
+      else setImmediate(this.flushCallback);
     }
   }
 
