@@ -5,6 +5,7 @@
 import { Command, Option } from "commander";
 import { MirraError } from "../stdx/errors.js";
 import { serve } from "./serve.js";
+import { createMd, dumpMd } from "./md.js";
 
 const program = new Command();
 program
@@ -28,6 +29,26 @@ program
     ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
   )
   .action(serve);
+
+program
+  .command("create-md")
+  .description("initialise a volume's metadata (internal, or external with --meta)")
+  .requiredOption("--backing <path>", "backing file or block device")
+  .option("--meta <path>", "external metadata file or device (default: internal)")
+  .requiredOption("--node-id <n>", "this node's id, 0..31")
+  .requiredOption("--peers <n>", "peer bitmap slots, 1..32")
+  .option("--al-extents <n>", "activity-log extents of 4 MiB (default 1237)")
+  .option("--size <size>", "size of a new backing file, e.g. 1G")
+  .option("--force", "overwrite existing valid metadata")
+  .action((options: Parameters<typeof createMd>[0]) => createMd(options));
+
+program
+  .command("dump-md")
+  .description("print a volume's metadata readably")
+  .requiredOption("--backing <path>", "backing file or block device")
+  .option("--meta <path>", "external metadata file or device (default: internal)")
+  .option("--json", "machine-readable output")
+  .action((options: Parameters<typeof dumpMd>[0]) => dumpMd(options));
 
 /** Exit codes: 1 for operating errors an operator can fix, 2 for usage errors, 70 for bugs. */
 function exitCodeFor(err: unknown): number {

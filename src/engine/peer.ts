@@ -1,0 +1,152 @@
+//! What one node knows about one peer: the connection and replication state, what the peer
+//! last told us, the out-of-sync bitmap we keep for it, the transfer log of writes it has
+//! not yet confirmed durable (barrier-acked), and resync/verify progress.
+//!
+//! Invariants:
+//! - `handshakeDone` implies `link`; `connection` is "Connected" exactly when both hold;
+//! - every block of a write sent to the peer stays in `transferLog` until a barrier ack
+//!   covering its epoch arrives; if the link breaks first, those blocks are marked in
+//!   `bitmap`, so a write the peer may have lost from a volatile cache is always resynced.
+
+import { Bitmap } from "./bitmap.js";
+import { RateController } from "./rate_controller.js";
+import type {
+  ConnectionState,
+  DiskState,
+  NodeId,
+  PeerView,
+  ReplicationState,
+  ResourceOptions,
+  Role,
+  UuidSet,
+} from "./types.js";
+
+/** A state message as this node sent it at the start of a connection (handshake snapshot). */
+export interface StateSnapshot {
+  readonly role: Role;
+  readonly disk: DiskState;
+  readonly consistent: boolean;
+  readonly uuids: UuidSet;
+  readonly crashedPrimary: boolean;
+  readonly bitsForYou: number;
+  readonly discardMyData: boolean;
+  /** Peers established when the snapshot was taken (bit per node id). */
+  readonly connectedMask: number;
+  readonly syncTowardUuid: number;
+}
+
+export class PeerState implements PeerView {
+  readonly peer: NodeId;
+  readonly diskful: boolean;
+  readonly name: string;
+  readonly bitmap: Bitmap;
+  bitmapUuid = 0;
+
+  /** The operator wants this connection (not StandAlone). */
+  want = false;
+  /** The shell reported the link up (peerConnected) and not down since. */
+  link = false;
+  /** Incremented on every peerConnected, to recognise work of an older connection. */
+  linkGen = 0;
+  /** Both state messages exchanged on this link. */
+  handshakeDone = false;
+  /** The peer sent a state after finishing its side of the handshake: it accepted us. */
+  confirmed = false;
+  connection: ConnectionState = "StandAlone";
+  replication: ReplicationState = "Off";
+  peerRole: Role = "Unknown";
+  peerDisk: DiskState = "DUnknown";
+  peerUuids: UuidSet | undefined = undefined;
+  peerCrashedPrimary = false;
+  /** Nodes the peer is connected to, as a bitmask by node id. */
+  peerConnectedMask = 0;
+  /** Operator's discard-my-data for this connection (cleared once used). */
+  discardMyData = false;
+  sent: StateSnapshot | undefined = undefined;
+
+  /** Transfer log: writes sent, not yet covered by a barrier ack. Triples: epoch, first, count. */
+  transferLog: number[] = [];
+  /** Highest epoch whose barrier the peer acked on this link. */
+  barrierAckedEpoch = -1;
+  /** Epoch of the newest write sent on this link (-1 none). */
+  lastEpochSent = -1;
+
+  // Receiving side: writes from this peer in flight per epoch, and barriers waiting on them.
+  readonly recvEpochPending = new Map<number, number>();
+  readonly barriersPending: number[] = [];
+  /** A flush for barriersPending[0] is in flight. */
+  barrierFlushing = false;
+
+  lastRecvTick = 0;
+  /** Voter confirmation: the round we await a ping ack for, and the last one confirmed. */
+  confirmPending = 0;
+  confirmedRound = 0;
+  /** Writes received from this (Primary) peer without a peer ack yet: first block → count. */
+  readonly unackedWrites = new Map<number, number>();
+  /** A handshake restarted on a live link is under way (the connection counts for quorum). */
+  renegotiating = false;
+  /** When we last renegotiated because of bits for an Established peer. */
+  renegotiateTick = -1_000_000;
+  /** While Disconnecting after a handshake verdict: when to close the link. */
+  dropAtTick = 0;
+  pingSentTick = -1;
+  readsPending = 0;
+
+  // Resync / verify as source (we drive) or target.
+  readonly rate: RateController;
+  resyncCursor = 0;
+  resyncInFlightBlocks = 0;
+  resyncDoneThisTick = 0;
+  resyncDoneLastTick = 0;
+  resyncFull = false;
+  /** The handshake decided a full sync (we are source, waiting for the bitmap). */
+  syncFull = false;
+  /** The last handshake decision and its table row, for traces and tests. */
+  decision = "";
+  /** Blocks (as ranges of chunk starts) currently being resynced, to avoid duplicates. */
+  readonly resyncInFlight = new Set<number>();
+  /** The blocks of those runs. */
+  readonly resyncInFlightBits: Bitmap;
+  /** In-flight blocks marked again since their read: their ack leaves the bit set. */
+  readonly resyncRedirty: Bitmap;
+  verifyCursor = 0;
+  verifyOutOfSync = 0;
+  /** Verify source: block → [own digest or -1, peer digest or -1]. */
+  readonly verifyPending = new Map<number, [number, number]>();
+  /** Granted a promotion to this peer until this tick (-1: none). */
+  grantedUntilTick = -1;
+
+  constructor(
+    peer: NodeId,
+    name: string,
+    diskful: boolean,
+    sizeBlocks: number,
+    options: ResourceOptions,
+    bits?: Uint8Array,
+  ) {
+    this.peer = peer;
+    this.name = name;
+    this.diskful = diskful;
+    this.bitmap = new Bitmap(sizeBlocks, bits);
+    this.resyncInFlightBits = new Bitmap(sizeBlocks);
+    this.resyncRedirty = new Bitmap(sizeBlocks);
+    this.rate = new RateController(options);
+  }
+
+  /** Connected with both state messages exchanged. */
+  get established(): boolean {
+    return this.link && this.handshakeDone;
+  }
+
+  /** Receives replicated application writes: established, with a disk that can take them. */
+  get replicating(): boolean {
+    return (
+      this.established &&
+      this.diskful &&
+      this.peerDisk !== "Diskless" &&
+      this.peerDisk !== "Failed" &&
+      this.peerDisk !== "DUnknown" &&
+      this.peerDisk !== "Attaching"
+    );
+  }
+}

@@ -1,0 +1,2722 @@
+//! The replicated volume on one node: a synchronous, single-threaded state machine. Inputs
+//! are `Event`s (client requests, peer messages, disk and metadata completions, ticks,
+//! admin commands); outputs are `Effect`s returned by `step`. No I/O, no clocks, no
+//! randomness: the same events always give the same effects.
+//!
+//! Rules this file enforces (each is asserted or structurally guaranteed):
+//! - a data write to an extent is issued only after the activity-log transaction naming it
+//!   is durable (and after any UUID rotation or promotion flag it depends on);
+//! - a write completes only after its local write and the acks its protocol requires
+//!   (C: write ack, B: receive ack, A: none) from every peer it was sent to, or after that
+//!   peer is gone and the write's blocks are marked out of sync for it;
+//! - overlapping writes are ordered: a later one starts only after the earlier completed;
+//! - a flush completes only once every earlier write is durable locally and on every peer
+//!   (barrier acked), or the peer is gone and the blocks are marked out of sync for it;
+//! - generation identifiers only move forward (current UUIDs enter the history);
+//! - a split brain is never merged: a policy names a victim or both sides go StandAlone;
+//! - without quorum a Primary completes no write successfully.
+//!
+//! Who knows which blocks a node lacks (the bitmaps):
+//! - the Primary marks a write for every diskful peer it did not send it to, and, when a
+//!   link breaks, every block still in that peer's transfer log (not yet barrier-acked);
+//! - a Secondary marks a received write for every node its Primary does not reach (the
+//!   Primary's connectedMask) and, from the Primary's peer acks, for every node that did not
+//!   confirm it; writes whose peer ack never came are marked for all when the Primary is lost
+//!   (reconciliation among the survivors);
+//! - a crashed Primary marks its activity-log extents for every peer at restart.
+//!
+//! Resync: the decision table (generation.ts) picks a direction; the target sends its
+//! bitmap, the source ORs it with its own and then drives: it reads marked runs and sends
+//! them (or digests first with csums-alg), the target writes and acks, the source clears.
+//! A target takes one source at a time; later sources wait (PausedSyncT) and only transfer
+//! the blocks the earlier ones did not cover. Resync data never overwrites a block that the
+//! Primary's stream wrote since we joined it, unless it comes from that Primary itself.
+//!
+//! Quorum: a peer's vote counts once it confirmed the connection; a Primary that loses a
+//! diskful peer holds successful completions until every remaining peer acknowledged (a
+//! ping after our new state) that the lost peer is behind, so no voter can help that peer
+//! become Primary with data that lacks those writes. A diskless tiebreaker only lends its
+//! vote to Primaries that descend from the last one it followed.
+//!
+//! Simplifications (see the report in the issue): a SyncTarget cannot be Primary (promotion
+//! waits for the resync); dual-primary overlapping writes are not conflict-resolved; a
+//! Primary is never demoted for a split brain it loses unless it lacks quorum; the UUID
+//! history is bounded (older relations fall back to a full sync).
+
+import { assert } from "../stdx/assert.js";
+import { ActivityLog } from "./activity_log.js";
+import { Bitmap } from "./bitmap.js";
+import { resolveConfig, type ResolvedConfig } from "./config.js";
+import { crc32c } from "./digest.js";
+import { decideSync, mintUuid, uuidCounterOf, type SyncDecision } from "./generation.js";
+import { createPersistedMeta, historyUuidsMax } from "./meta.js";
+import { PeerState, type StateSnapshot } from "./peer.js";
+import { hasQuorum } from "./quorum.js";
+import {
+  makeOp,
+  type FlushReq,
+  type LocalOp,
+  type LocalOpKind,
+  type ReadReq,
+  type ResyncGroup,
+  type WriteReq,
+} from "./requests.js";
+import { splitBrainVictim } from "./split_brain.js";
+import type {
+  AdminCommand,
+  DiskState,
+  Effect,
+  Event,
+  IoErrorCode,
+  MetadataRecord,
+  NodeId,
+  PeerMessage,
+  PeerView,
+  PersistedMeta,
+  ReplicaView,
+  ResourceConfig,
+  Role,
+  StateChange,
+  UuidSet,
+} from "./types.js";
+import { blockSizeBytes } from "./types.js";
+
+/** Blocks per resync / verify request. */
+const resyncChunkBlocks = 8;
+/** Local reads in flight above which when-congested-remote reads from a peer. */
+const congestedReadsMin = 16;
+
+export class Replica implements ReplicaView {
+  readonly config: ResolvedConfig;
+  readonly nodeId: NodeId;
+  private readonly diskful: boolean;
+  private readonly effects: Effect[] = [];
+  private started = false;
+  private tickNow = 0;
+
+  // Role and local disk.
+  role: Role = "Secondary";
+  disk: DiskState;
+  quorum = true;
+  suspended = false;
+  private promotionSeq = 0;
+  private autoPromoted = false;
+  private openCount = 0;
+  private pendingPromotion:
+    { commandId: number; id: number; waitMask: number; force: boolean } | undefined;
+  private promotionIdNext = 1;
+
+  // Generation identifiers and superblock flags (in memory; persisted by persistSuperblock).
+  /** Visible generation: what the metadata device holds (durable). Never goes backwards. */
+  currentUuid: number;
+  historyUuids: number[];
+  /** Intended generation: written to the superblock, visible once that write is durable. */
+  private sbCurrentUuid: number;
+  private sbHistoryUuids: number[];
+  /** Superblock writes in flight with the generation each makes visible. */
+  private readonly uuidCommits: { seq: number; current: number; history: number[] }[] = [];
+  private uuidCounter: number;
+  private consistent: boolean;
+  private wasUpToDate: boolean;
+  private primaryFlag: boolean;
+  private crashedPrimary: boolean;
+
+  readonly peerStates: (PeerState | undefined)[] = [];
+  readonly peers: PeerState[] = [];
+  private readonly al: ActivityLog;
+  private readonly persistedAl: readonly number[];
+  /** Target side: blocks made current by resync or application writes in this round. */
+  private syncCovered: Bitmap | undefined = undefined;
+  /**
+   * Blocks written by replicated application data since we (re)joined the stream of
+   * `appWrittenWriter`, the Primary writing to us. Such a block is current here: resync
+   * data for it may be older (the source may lag behind the stream) and is skipped.
+   */
+  private readonly appWritten: Bitmap;
+  private appWrittenWriter: NodeId = -1;
+  /** Current UUID of the source whose data `syncCovered` describes. */
+  private syncCoveredUuid = 0;
+  /** While Inconsistent: the generation the resync brings us to (0 after a restart). */
+  private syncTowardUuid = 0;
+  /** Diskless: the current UUID of the last Primary we followed (tiebreaker memory). */
+  private lastPrimaryUuid = 0;
+  /** Voter confirmation after a Primary lost a peer (see linkLost). */
+  private confirmRound = 0;
+  private confirmNeeded = 0;
+  private confirmWaitCommit = false;
+  private readonly confirmHeld: number[] = [];
+  private lastPrimaryHistory: number[] = [];
+
+  // Metadata writes: durable in issue order.
+  private metaSeqIssued = 0;
+  private metaSeqDone = 0;
+  private readonly metaIo = new Map<number, number>();
+  private readonly metaSeqCompleted = new Set<number>();
+  private readonly alTxMeta = new Map<number, number>();
+  private alTxPersisted: number;
+  /** Writes issued from now on wait until this metadata is durable (promotion, UUIDs). */
+  private writeGateMetaSeq = 0;
+  /** Resync writes wait until "inconsistent" is durable. */
+  private resyncGateMetaSeq = 0;
+
+  // Requests.
+  private ioIdNext = 1;
+  private readonly ioMap = new Map<number, LocalOp>();
+  /** Range operations in arrival order (the overlap scheduler). */
+  private readonly ops: LocalOp[] = [];
+  private readonly writes: WriteReq[] = [];
+  private readonly writesBySeq = new Map<number, WriteReq>();
+  private readonly flushes: FlushReq[] = [];
+  private readonly remoteReads = new Map<number, ReadReq>();
+  private readonly suspendedEvents: Event[] = [];
+  /** Completions held while quorum is lost with on-no-quorum=suspend-io. */
+  private readonly heldWrites: WriteReq[] = [];
+  private submitSeqNext = 1;
+  private writeSeqNext = 1;
+  private readIdNext = 1;
+  private epochCurrent = 0;
+  private epochWrites = 0;
+  private epochTick = 0;
+  private localReadsPending = 0;
+  private roundRobin = 0;
+  private alFlushPending = false;
+  private appIoThisTick = false;
+  private appIoLastTick = false;
+
+  constructor(config: ResourceConfig, nodeId: NodeId, persisted?: PersistedMeta) {
+    this.config = resolveConfig(config);
+    this.nodeId = nodeId;
+    const self = this.config.byId[nodeId];
+    assert(self !== undefined, `node ${nodeId} is not in the resource`);
+    this.diskful = self.disk === "diskful";
+    const fresh = persisted === undefined;
+    const meta = persisted ?? createPersistedMeta(this.config.sizeBlocks, this.diskful);
+    const sb = meta.superblock;
+    this.currentUuid = sb.currentUuid;
+    this.historyUuids = sb.historyUuids.slice();
+    this.sbCurrentUuid = sb.currentUuid;
+    this.sbHistoryUuids = sb.historyUuids.slice();
+    this.uuidCounter = sb.uuidCounter;
+    this.consistent = sb.consistent;
+    this.wasUpToDate = sb.wasUpToDate;
+    this.primaryFlag = sb.primary;
+    this.crashedPrimary = sb.crashedPrimary;
+    if (!this.diskful) this.disk = "Diskless";
+    else if (!sb.consistent) this.disk = "Inconsistent";
+    else if (!sb.wasUpToDate) this.disk = "Outdated";
+    else this.disk = fresh ? "UpToDate" : "Consistent";
+    const o = this.config.options;
+    for (const node of this.config.nodes) {
+      if (node.id === nodeId) continue;
+      const bits = this.diskful ? meta.bitmaps[node.id] : undefined;
+      const p = new PeerState(
+        node.id,
+        node.name,
+        node.disk === "diskful",
+        this.config.sizeBlocks,
+        o,
+        bits,
+      );
+      p.bitmapUuid = sb.bitmapUuids[node.id] ?? 0;
+      this.peerStates[node.id] = p;
+      this.peers.push(p);
+    }
+    this.al = new ActivityLog(o.alExtents, o.alExtentBlocks, meta.alExtents, meta.alTransactionSeq);
+    this.persistedAl = meta.alExtents.slice();
+    this.alTxPersisted = meta.alTransactionSeq;
+    this.appWritten = new Bitmap(this.diskful ? this.config.sizeBlocks : 0);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Inspection.
+
+  get alExtents(): readonly number[] {
+    return this.al.list();
+  }
+
+  peer(id: NodeId): PeerView | undefined {
+    return this.peerStates[id];
+  }
+
+  /** The inspection view for checkers: the replica itself, read-only, no copies. */
+  view(): ReplicaView {
+    return this;
+  }
+
+  canWrite(): boolean {
+    if (this.role !== "Primary" || this.suspended) return false;
+    if (!this.quorumOk()) return false;
+    return this.hasDataAccess();
+  }
+
+  /** In-flight client writes (for tests and status). */
+  get writesInFlight(): number {
+    return this.writes.length;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Input.
+
+  step(event: Event): readonly Effect[] {
+    this.effects.length = 0;
+    if (event.type !== "start") assert(this.started, "start the replica first");
+    switch (event.type) {
+      case "start":
+        this.onStart();
+        break;
+      case "clientWrite":
+        this.onClientWrite(event);
+        break;
+      case "clientRead":
+        this.onClientRead(event);
+        break;
+      case "clientFlush":
+        this.onClientFlush(event.requestId);
+        break;
+      case "peerConnected":
+        this.onPeerConnected(event.peer);
+        break;
+      case "peerDisconnected":
+        this.onPeerDisconnected(event.peer);
+        break;
+      case "peerMessage":
+        this.onPeerMessage(event.from, event.message);
+        break;
+      case "diskCompleted":
+        this.onDiskCompleted(event.ioId, event.ok, event.data);
+        break;
+      case "metadataCompleted":
+        this.onMetadataCompleted(event.ioId, event.ok);
+        break;
+      case "tick":
+        this.onTick();
+        break;
+      case "admin":
+        this.onAdmin(event.commandId, event.command);
+        break;
+    }
+    // Completions can unblock other queues; run them until nothing more happens.
+    for (let round = 0; round < 8; round++) {
+      const before = this.effects.length;
+      this.pump();
+      if (this.effects.length === before) break;
+    }
+    return this.effects;
+  }
+
+  private onStart(): void {
+    assert(!this.started, "start once");
+    this.started = true;
+    if (this.diskful && (this.primaryFlag || this.persistedAl.length > 0)) {
+      // Crashed (as Primary, or as a Secondary that logged replicated writes): whatever was
+      // hot in the activity log may differ on any peer. The handshake makes the peer that
+      // did not crash the source for those blocks (generation.ts @E2).
+      this.crashedPrimary = true;
+      this.primaryFlag = false;
+      const eb = this.config.options.alExtentBlocks;
+      for (const extent of this.persistedAl) {
+        const first = extent * eb;
+        if (first >= this.config.sizeBlocks) continue;
+        const count = Math.min(eb, this.config.sizeBlocks - first);
+        for (const p of this.peers) if (p.diskful) this.markOutOfSync(p, first, count);
+      }
+      this.persistSuperblock();
+    }
+    for (const p of this.peers) {
+      p.want = true;
+      this.setConnection(p, "Connecting");
+      this.emit({ type: "connectPeer", peer: p.peer });
+    }
+    // The starting quorum is what it is; only losing quorum later outdates a Secondary.
+    this.quorum = hasQuorum(this.config.options.quorum, this.config.nodes.length, 1);
+    if (!this.quorum) this.emitState({ kind: "quorum", quorum: false });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Client writes.
+
+  private onClientWrite(e: Extract<Event, { type: "clientWrite" }>): void {
+    const error = this.validateRange(e.offsetBytes, e.data.length, true);
+    if (error !== undefined) return this.completeRequest(e.requestId, false, error);
+    if (this.role !== "Primary") return this.completeRequest(e.requestId, false, "EPERM");
+    if (this.quorumBlocksIo(e)) return;
+    if (!this.hasDataAccess()) return this.completeRequest(e.requestId, false, "EIO");
+    this.appIoThisTick = true;
+    const req: WriteReq = {
+      requestId: e.requestId,
+      firstBlock: e.offsetBytes / blockSizeBytes,
+      blockCount: e.data.length / blockSizeBytes,
+      data: e.data,
+      fua: e.fua,
+      submitSeq: this.submitSeqNext++,
+      seq: 0,
+      epoch: 0,
+      phase: "waiting",
+      hasLocal: false,
+      localPending: false,
+      localOk: false,
+      acksPendingMask: 0,
+      ackedOkMask: 0,
+      sentMask: 0,
+      startTick: this.tickNow,
+      alHeld: false,
+      replicated: false,
+    };
+    this.writes.push(req);
+  }
+
+  private validateRange(
+    offsetBytes: number,
+    lengthBytes: number,
+    write: boolean,
+  ): IoErrorCode | undefined {
+    if (!Number.isInteger(offsetBytes) || !Number.isInteger(lengthBytes)) return "EINVAL";
+    if (offsetBytes < 0 || lengthBytes <= 0) return "EINVAL";
+    if (offsetBytes % blockSizeBytes !== 0 || lengthBytes % blockSizeBytes !== 0) return "EINVAL";
+    if (offsetBytes + lengthBytes > this.config.sizeBlocks * blockSizeBytes) {
+      return write ? "ENOSPC" : "EINVAL";
+    }
+    return undefined;
+  }
+
+  /** Handles a request while quorum is lost; true when the request was consumed. */
+  private quorumBlocksIo(e: Event): boolean {
+    if (this.quorumOk() && !this.suspended) return false;
+    const id =
+      e.type === "clientWrite" || e.type === "clientRead" || e.type === "clientFlush"
+        ? e.requestId
+        : -1;
+    assert(id >= 0, "client request");
+    if (this.config.options.onNoQuorum === "io-error" && !this.quorumOk()) {
+      this.completeRequest(id, false, "EIO");
+    } else {
+      this.suspendedEvents.push(e);
+    }
+    return true;
+  }
+
+  /** Starts waiting writes whose turn has come. */
+  private pumpWrites(): void {
+    if (this.role !== "Primary") return;
+    for (const p of this.peers) if (p.link && !p.handshakeDone && p.want) return;
+    for (let i = 0; i < this.writes.length; i++) {
+      const req = this.writes[i]!;
+      if (req.phase !== "waiting") continue;
+      if (this.overlapsEarlierWrite(i)) continue;
+      if (!this.startWrite(req)) return;
+    }
+  }
+
+  private overlapsEarlierWrite(index: number): boolean {
+    const req = this.writes[index]!;
+    for (let j = 0; j < index; j++) {
+      const w = this.writes[j]!;
+      if (w.phase === "done") continue;
+      if (overlaps(w.firstBlock, w.blockCount, req.firstBlock, req.blockCount)) return true;
+    }
+    return false;
+  }
+
+  /** Starts one write; false when the activity log is full (try again later). */
+  private startWrite(req: WriteReq): boolean {
+    const local = this.diskful && this.disk === "UpToDate";
+    let needMeta = 0;
+    if (local) {
+      this.maybeRotateUuid();
+      if (!this.config.faults.skipActivityLog) {
+        needMeta = this.activateAl(req.firstBlock, req.blockCount);
+        if (needMeta < 0) return false;
+        req.alHeld = true;
+      }
+    }
+    req.phase = "inflight";
+    req.seq = this.writeSeqNext++;
+    this.writesBySeq.set(req.seq, req);
+    if (local) {
+      // The data goes to the peers when the local write is issued, i.e. once the AL
+      // transaction is durable: a peer never holds a write that a crashed Primary's
+      // activity log does not cover.
+      const op = makeOp("clientWrite", true, req.firstBlock, req.blockCount);
+      op.needMetaSeq = Math.max(needMeta, this.writeGateMetaSeq);
+      op.data = req.data;
+      op.writeReq = req;
+      req.hasLocal = true;
+      req.localPending = true;
+      this.ops.push(op);
+    } else {
+      this.replicateWrite(req);
+    }
+    this.maybeCompleteWrite(req);
+    return true;
+  }
+
+  /** Sends the write to every replicating peer; marks it out of sync for the others. */
+  private replicateWrite(req: WriteReq): void {
+    req.replicated = true;
+    // ko-count measures the peers' answer time, not our own queueing before the send.
+    req.startTick = this.tickNow;
+    req.epoch = this.epochCurrent;
+    this.epochWrites++;
+    const protocol = this.config.protocol;
+    const ack = protocol === "C" ? "write" : protocol === "B" ? "recv" : "none";
+    // Receivers learn who else gets this write and mark it for everyone else at once.
+    let targets = 1 << this.nodeId;
+    for (const p of this.peers) {
+      if (p.diskful && p.replicating && this.peerUsable(p)) targets |= 1 << p.peer;
+    }
+    for (const p of this.peers) {
+      if (!p.diskful) continue;
+      if (p.replicating && this.peerUsable(p)) {
+        this.send(p.peer, {
+          type: "data",
+          seq: req.seq,
+          epoch: req.epoch,
+          firstBlock: req.firstBlock,
+          data: req.data,
+          ack,
+          targets,
+        });
+        req.sentMask |= 1 << p.peer;
+        if (ack !== "none") req.acksPendingMask |= 1 << p.peer;
+        p.transferLog.push(req.epoch, req.firstBlock, req.blockCount);
+        p.lastEpochSent = req.epoch;
+      } else if (this.diskful) {
+        this.markOutOfSync(p, req.firstBlock, req.blockCount);
+      }
+    }
+    if (this.epochWrites >= this.config.options.maxEpochSize) this.closeEpoch();
+  }
+
+  /**
+   * A peer that becomes replicating while writes are in flight gets them too: every peer
+   * connected when a write completes holds it (or is marked and resyncing).
+   */
+  private lateReplicate(p: PeerState): void {
+    if (this.role !== "Primary" || !p.replicating || !this.peerUsable(p)) return;
+    const protocol = this.config.protocol;
+    const ack = protocol === "C" ? "write" : protocol === "B" ? "recv" : "none";
+    const bit = 1 << p.peer;
+    for (const req of this.writes) {
+      if (req.phase !== "inflight" || !req.replicated || (req.sentMask & bit) !== 0) continue;
+      this.send(p.peer, {
+        type: "data",
+        seq: req.seq,
+        epoch: this.epochCurrent,
+        firstBlock: req.firstBlock,
+        data: req.data,
+        ack,
+        targets: req.sentMask | bit | (1 << this.nodeId),
+      });
+      this.epochWrites++;
+      req.startTick = this.tickNow;
+      req.sentMask |= bit;
+      if (ack !== "none") req.acksPendingMask |= bit;
+      p.transferLog.push(this.epochCurrent, req.firstBlock, req.blockCount);
+      p.lastEpochSent = this.epochCurrent;
+    }
+  }
+
+  /** Whether peer `q` receives the writes that Primary `writer` sends (as far as we know). */
+  private getsWritesFrom(q: PeerState, writer: PeerState): boolean {
+    return (writer.peerConnectedMask & (1 << q.peer)) !== 0;
+  }
+
+  /**
+   * Forgets which blocks the writer's stream reached: from now on (a new writer, or none)
+   * we may miss writes, so only blocks written again are known current.
+   */
+  private resetAppWritten(writer: NodeId): void {
+    if (this.appWrittenWriter !== -1 || writer !== -1) this.appWritten.clearAll();
+    this.appWrittenWriter = writer;
+  }
+
+  /** A diskless primary only uses peers of its own data generation. */
+  private peerUsable(p: PeerState): boolean {
+    if (this.diskful) return true;
+    return p.peerDisk === "UpToDate" || p.peerDisk === "Inconsistent" || p.peerDisk === "Outdated";
+  }
+
+  /**
+   * Lazily starts a new data generation on the first write while a diskful peer is away,
+   * so that the peer's reconnect finds our bitmap UUID equal to its current UUID.
+   */
+  private maybeRotateUuid(): void {
+    let rotate = false;
+    for (const p of this.peers) {
+      if (p.diskful && !p.replicating && p.bitmapUuid === 0) rotate = true;
+    }
+    if (!rotate) return;
+    const old = this.sbCurrentUuid;
+    for (const p of this.peers) {
+      if (p.diskful && !p.replicating && p.bitmapUuid === 0) p.bitmapUuid = old;
+    }
+    this.pushHistory(old);
+    this.uuidCounter++;
+    this.sbCurrentUuid = mintUuid(this.uuidCounter, this.nodeId);
+    this.writeGateMetaSeq = this.persistSuperblock();
+  }
+
+  private pushHistory(uuid: number): void {
+    if (uuid === 0) return;
+    if (this.sbHistoryUuids[0] === uuid) return;
+    this.sbHistoryUuids.unshift(uuid);
+    if (this.sbHistoryUuids.length > historyUuidsMax) this.sbHistoryUuids.length = historyUuidsMax;
+  }
+
+  private maybeCompleteWrite(req: WriteReq): void {
+    if (req.phase !== "inflight") return;
+    if (req.localPending) return;
+    if (req.acksPendingMask !== 0 && !this.config.faults.completeBeforePeerAck) return;
+    const local = req.hasLocal && req.localOk;
+    let replicated = this.config.protocol === "A" ? req.sentMask !== 0 : req.ackedOkMask !== 0;
+    if (!local && this.config.protocol !== "A" && (req.sentMask & ~req.ackedOkMask) !== 0) {
+      // Without a local disk we keep no bitmap: a peer that missed this write would be
+      // known only through our peer acks still in flight. Report the write as failed.
+      replicated = false;
+    }
+    const ok = local || replicated;
+    if (ok && req.fua) {
+      req.phase = "flushing";
+      this.flushes.push(newFlush(req.requestId, req.submitSeq + 1, req));
+      return;
+    }
+    this.finishWrite(req, ok);
+  }
+
+  private finishWrite(req: WriteReq, ok: boolean): void {
+    this.sendPeerAcks(req);
+    if (ok && this.config.options.quorum !== "off" && !this.quorumOk()) {
+      if (this.config.options.onNoQuorum === "suspend-io") {
+        req.phase = "done";
+        this.heldWrites.push(req);
+        this.removeWrite(req);
+        return;
+      }
+      ok = false;
+    }
+    req.phase = "done";
+    this.removeWrite(req);
+    // A peer that acked a write now holds these blocks: they are in sync with it.
+    if (ok && req.hasLocal && req.localOk && this.config.protocol === "C") {
+      for (const p of this.peers) {
+        // Only while still connected: a peer lost since its ack may have lost the data
+        // with its cache, and linkLost marked these blocks for it on purpose.
+        const acked = (req.ackedOkMask & (1 << p.peer)) !== 0;
+        if (acked && p.established && p.bitmap.count() > 0) {
+          p.bitmap.clearRange(req.firstBlock, req.blockCount);
+        }
+      }
+    }
+    if (ok && !this.confirmedByVoters()) {
+      this.confirmHeld.push(req.requestId);
+      return;
+    }
+    this.completeRequest(req.requestId, ok, ok ? undefined : "EIO");
+  }
+
+  /** Tells the peers that got the write which nodes hold it (see the peerAck message). */
+  private sendPeerAcks(req: WriteReq): void {
+    if (req.sentMask === 0) return;
+    let mask = req.ackedOkMask;
+    if (req.hasLocal && req.localOk) mask |= 1 << this.nodeId;
+    if (this.config.protocol === "A") mask |= req.sentMask;
+    for (const p of this.peers) {
+      if ((req.sentMask & (1 << p.peer)) === 0 || !p.established) continue;
+      this.send(p.peer, {
+        type: "peerAck",
+        firstBlock: req.firstBlock,
+        blockCount: req.blockCount,
+        mask,
+      });
+    }
+  }
+
+  private removeWrite(req: WriteReq): void {
+    const i = this.writes.indexOf(req);
+    if (i >= 0) this.writes.splice(i, 1);
+    this.writesBySeq.delete(req.seq);
+  }
+
+  private onAck(from: NodeId, seq: number, ok: boolean): void {
+    const p = this.peerStates[from]!;
+    const req = this.writesBySeq.get(seq);
+    if (!ok) {
+      // The peer failed to write: it lacks these blocks whether or not we still wait.
+      if (req !== undefined) this.markOutOfSync(p, req.firstBlock, req.blockCount);
+    }
+    if (req === undefined) return;
+    const bit = 1 << from;
+    if ((req.acksPendingMask & bit) === 0) return;
+    req.acksPendingMask &= ~bit;
+    if (ok) req.ackedOkMask |= bit;
+    this.maybeCompleteWrite(req);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Epochs, barriers and flushes.
+
+  /** Ends the current epoch: every peer that got writes in it receives a barrier. */
+  private closeEpoch(): void {
+    if (this.epochWrites === 0) return;
+    for (const p of this.peers) {
+      if (p.replicating && p.lastEpochSent === this.epochCurrent) {
+        this.send(p.peer, { type: "barrier", epoch: this.epochCurrent });
+      }
+    }
+    this.epochCurrent++;
+    this.epochWrites = 0;
+    this.epochTick = this.tickNow;
+  }
+
+  private onClientFlush(requestId: number): void {
+    if (this.role !== "Primary") return this.completeRequest(requestId, false, "EPERM");
+    if (this.quorumBlocksIo({ type: "clientFlush", requestId })) return;
+    this.flushes.push(newFlush(requestId, this.submitSeqNext, undefined));
+  }
+
+  private pumpFlushes(): void {
+    for (let i = 0; i < this.flushes.length; i++) {
+      const f = this.flushes[i]!;
+      if (!f.started) {
+        if (!this.earlierWritesDone(f.beforeSubmitSeq)) continue;
+        this.startFlush(f);
+      }
+      if (this.flushDone(f)) {
+        this.flushes.splice(i, 1);
+        i--;
+        this.finishFlush(f);
+      }
+    }
+  }
+
+  private earlierWritesDone(beforeSubmitSeq: number): boolean {
+    for (const w of this.writes) {
+      if (w.submitSeq < beforeSubmitSeq && w.phase !== "flushing") return false;
+    }
+    return true;
+  }
+
+  private startFlush(f: FlushReq): void {
+    f.started = true;
+    this.closeEpoch();
+    if (!this.config.faults.flushWithoutBarrier) {
+      for (const p of this.peers) {
+        if (p.replicating && p.transferLog.length > 0) {
+          const lastEpoch = p.transferLog[p.transferLog.length - 3]!;
+          if (lastEpoch > p.barrierAckedEpoch) f.peerEpochs[p.peer] = lastEpoch;
+        }
+      }
+    }
+    if (this.diskful && this.disk === "UpToDate") {
+      const op = makeOp("flushClient", false, 0, 0);
+      op.flushReq = f;
+      op.aux = this.al.flushStart();
+      f.localPending = true;
+      this.issueFlush(op);
+    } else {
+      // Diskless (or detached): the data lives on the peers whose barrier acks we await.
+      f.localOk = this.hasDataAccess();
+    }
+  }
+
+  private flushDone(f: FlushReq): boolean {
+    if (!f.started || f.localPending) return false;
+    for (const p of this.peers) {
+      const e = f.peerEpochs[p.peer]!;
+      if (e < 0) continue;
+      if (!p.replicating || p.barrierAckedEpoch >= e) f.peerEpochs[p.peer] = -1;
+      else return false;
+    }
+    return true;
+  }
+
+  private finishFlush(f: FlushReq): void {
+    // A diskless node's flush succeeds when the peers that hold the data flushed.
+    const ok = f.localOk;
+    if (f.write !== undefined) return this.finishWrite(f.write, ok);
+    this.completeRequest(f.requestId, ok, ok ? undefined : "EIO");
+  }
+
+  private issueFlush(op: LocalOp): void {
+    op.ioId = this.ioIdNext++;
+    op.issued = true;
+    this.ioMap.set(op.ioId, op);
+    this.emit({ type: "diskFlush", ioId: op.ioId });
+  }
+
+  /**
+   * Takes activity-log references for a write; returns the metadata sequence number the
+   * write must wait for, or -1 when the log is full (try again later).
+   */
+  private activateAl(firstBlock: number, blockCount: number): number {
+    const act = this.al.activate(firstBlock, blockCount);
+    if (act.kind === "blocked") {
+      if (act.needFlush) this.maybeFlushForAl();
+      return -1;
+    }
+    if (act.kind === "transaction") {
+      const seq = this.persist({
+        kind: "activityLog",
+        transactionSeq: act.txSeq,
+        extents: this.al.list(),
+      });
+      this.alTxMeta.set(act.txSeq, seq);
+    }
+    if (act.txSeq > this.alTxPersisted) return this.alTxMeta.get(act.txSeq) ?? 0;
+    return 0;
+  }
+
+  private maybeFlushForAl(): void {
+    if (this.alFlushPending) return;
+    this.alFlushPending = true;
+    const op = makeOp("flushAl", false, 0, 0);
+    op.aux = this.al.flushStart();
+    this.issueFlush(op);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reads.
+
+  private onClientRead(e: Extract<Event, { type: "clientRead" }>): void {
+    const error = this.validateRange(e.offsetBytes, e.lengthBytes, false);
+    if (error !== undefined) return this.completeRequest(e.requestId, false, error);
+    if (this.role === "Primary" && this.quorumBlocksIo(e)) return;
+    const req: ReadReq = {
+      requestId: e.requestId,
+      firstBlock: e.offsetBytes / blockSizeBytes,
+      blockCount: e.lengthBytes / blockSizeBytes,
+      triedMask: 0,
+      localTried: false,
+      peer: -1,
+      startTick: this.tickNow,
+    };
+    this.dispatchRead(req);
+  }
+
+  /** Sends a read to the local disk or a peer per read-balancing; EIO when none is left. */
+  private dispatchRead(req: ReadReq): void {
+    const localOk = !req.localTried && this.diskful && this.disk === "UpToDate";
+    const remote = this.pickReadPeer(req);
+    let useLocal: boolean;
+    switch (this.config.options.readBalancing) {
+      case "prefer-local":
+        useLocal = localOk;
+        break;
+      case "prefer-remote":
+        useLocal = localOk && remote === undefined;
+        break;
+      case "round-robin":
+        useLocal = localOk && (remote === undefined || this.roundRobin++ % 2 === 0);
+        break;
+      case "least-pending":
+        useLocal =
+          localOk && (remote === undefined || this.localReadsPending <= remote.readsPending);
+        break;
+      case "when-congested-remote":
+        useLocal = localOk && (remote === undefined || this.localReadsPending < congestedReadsMin);
+        break;
+    }
+    if (useLocal) {
+      req.localTried = true;
+      req.peer = -1;
+      const op = makeOp("clientRead", false, req.firstBlock, req.blockCount);
+      op.readReq = req;
+      this.localReadsPending++;
+      this.ops.push(op);
+      return;
+    }
+    if (remote === undefined) return this.completeRequest(req.requestId, false, "EIO");
+    req.triedMask |= 1 << remote.peer;
+    req.peer = remote.peer;
+    req.startTick = this.tickNow;
+    remote.readsPending++;
+    const id = this.readIdNext++;
+    this.remoteReads.set(id, req);
+    this.send(remote.peer, {
+      type: "readRequest",
+      id,
+      firstBlock: req.firstBlock,
+      blockCount: req.blockCount,
+    });
+  }
+
+  private pickReadPeer(req: ReadReq): PeerState | undefined {
+    let best: PeerState | undefined;
+    const n = this.peers.length;
+    const startAt =
+      this.config.options.readBalancing === "round-robin" ? this.roundRobin % Math.max(1, n) : 0;
+    for (let k = 0; k < n; k++) {
+      const p = this.peers[(startAt + k) % n]!;
+      if (!p.established || p.peerDisk !== "UpToDate" || p.replication !== "Established") continue;
+      // A peer that may lack some block of the read would return stale data.
+      if (this.diskful && p.bitmap.count() > 0 && p.bitmap.anySet(req.firstBlock, req.blockCount)) {
+        continue;
+      }
+      if ((req.triedMask & (1 << p.peer)) !== 0) continue;
+      if (best === undefined || p.readsPending < best.readsPending) best = p;
+    }
+    return best;
+  }
+
+  private onReadReply(from: NodeId, m: Extract<PeerMessage, { type: "readReply" }>): void {
+    const req = this.remoteReads.get(m.id);
+    if (req === undefined || req.peer !== from) return;
+    this.remoteReads.delete(m.id);
+    const p = this.peerStates[from]!;
+    p.readsPending--;
+    if (m.ok && m.data !== undefined) {
+      return this.completeRequest(req.requestId, true, undefined, m.data);
+    }
+    this.dispatchRead(req);
+  }
+
+  /** Re-dispatches every remote read that was waiting on `p` (it disconnected). */
+  private failoverReads(p: PeerState): void {
+    for (const [id, req] of this.remoteReads) {
+      if (req.peer !== p.peer) continue;
+      this.remoteReads.delete(id);
+      this.dispatchRead(req);
+    }
+    p.readsPending = 0;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The local scheduler: overlap ordering and metadata dependencies.
+
+  private pumpOps(): void {
+    for (let i = 0; i < this.ops.length; i++) {
+      const op = this.ops[i]!;
+      if (op.issued) continue;
+      if (op.needMetaSeq > this.metaSeqDone) continue;
+      if (this.blockedByEarlier(i)) continue;
+      if (op.alState === 1 && this.diskful && this.disk !== "Diskless") {
+        // A Secondary logs the extents of replicated writes too: after its own crash they
+        // are what its volatile cache may have lost, and they are resynced from a peer.
+        const needMeta = this.activateAl(op.firstBlock, op.blockCount);
+        if (needMeta < 0) continue;
+        op.alState = 2;
+        if (needMeta > op.needMetaSeq) op.needMetaSeq = needMeta;
+        if (op.needMetaSeq > this.metaSeqDone) continue;
+      }
+      if (op.kind === "clientWrite") this.replicateWrite(op.writeReq!);
+      if (!this.diskful || this.disk === "Diskless" || this.disk === "Failed") {
+        this.ops.splice(i, 1);
+        i--;
+        this.finishOp(op, false, undefined);
+        continue;
+      }
+      op.issued = true;
+      op.ioId = this.ioIdNext++;
+      this.ioMap.set(op.ioId, op);
+      const offsetBytes = op.firstBlock * blockSizeBytes;
+      if (op.write) {
+        assert(
+          op.data !== undefined && op.data.length === op.blockCount * blockSizeBytes,
+          "write data",
+        );
+        this.emit({ type: "diskWrite", ioId: op.ioId, offsetBytes, data: op.data });
+      } else {
+        const lengthBytes = op.blockCount * blockSizeBytes;
+        this.emit({ type: "diskRead", ioId: op.ioId, offsetBytes, lengthBytes });
+      }
+    }
+  }
+
+  private blockedByEarlier(index: number): boolean {
+    const op = this.ops[index]!;
+    for (let j = 0; j < index; j++) {
+      const e = this.ops[j]!;
+      if (!op.write && !e.write) continue;
+      if (overlaps(e.firstBlock, e.blockCount, op.firstBlock, op.blockCount)) return true;
+    }
+    return false;
+  }
+
+  private onDiskCompleted(ioId: number, ok: boolean, data: Uint8Array | undefined): void {
+    const op = this.ioMap.get(ioId);
+    assert(op !== undefined, `unknown io id ${ioId}`);
+    this.ioMap.delete(ioId);
+    if (op.blockCount > 0) {
+      const i = this.ops.indexOf(op);
+      assert(i >= 0, "completed op is scheduled");
+      this.ops.splice(i, 1);
+    }
+    if (ok && !op.write && op.blockCount > 0) {
+      assert(
+        data !== undefined && data.length === op.blockCount * blockSizeBytes,
+        "read data size",
+      );
+    }
+    this.finishOp(op, ok, data);
+    if (!ok) this.onLocalIoError();
+  }
+
+  private finishOp(op: LocalOp, ok: boolean, data: Uint8Array | undefined): void {
+    const kind: LocalOpKind = op.kind;
+    switch (kind) {
+      case "clientWrite":
+        return this.clientWriteDone(op, ok);
+      case "peerWrite":
+        return this.peerWriteDone(op, ok);
+      case "resyncWrite":
+        return this.resyncWriteDone(op, ok);
+      case "clientRead":
+        return this.clientReadDone(op, ok, data);
+      case "peerRead":
+        this.send(op.peer, { type: "readReply", id: op.aux, ok, ...(ok ? { data: data! } : {}) });
+        return;
+      case "resyncRead":
+      case "csumSourceRead":
+        return this.resyncReadDone(op, ok, data);
+      case "csumTargetRead":
+        return this.csumTargetReadDone(op, ok, data);
+      case "verifySourceRead":
+      case "verifyTargetRead":
+        return this.verifyReadDone(op, ok, data);
+      case "flushClient":
+        op.flushReq!.localPending = false;
+        op.flushReq!.localOk = ok;
+        if (ok) this.al.flushDone(op.aux);
+        return;
+      case "flushAl":
+        this.alFlushPending = false;
+        if (ok) this.al.flushDone(op.aux);
+        return;
+      case "flushBarrier":
+        return this.barrierFlushDone(op, ok);
+      case "flushDemote":
+        if (ok) {
+          this.al.flushDone(op.aux);
+          if (this.role === "Secondary") {
+            this.primaryFlag = false;
+            this.persistSuperblock();
+          }
+        }
+        return;
+      case "flushSyncDone":
+        return this.syncTargetFinish(op.peer, ok);
+    }
+  }
+
+  private clientWriteDone(op: LocalOp, ok: boolean): void {
+    const req = op.writeReq!;
+    req.localPending = false;
+    req.localOk = ok;
+    if (req.alHeld) {
+      this.al.release(req.firstBlock, req.blockCount);
+      req.alHeld = false;
+    }
+    this.maybeCompleteWrite(req);
+  }
+
+  private clientReadDone(op: LocalOp, ok: boolean, data: Uint8Array | undefined): void {
+    const req = op.readReq!;
+    this.localReadsPending--;
+    if (ok) return this.completeRequest(req.requestId, true, undefined, data);
+    this.dispatchRead(req);
+  }
+
+  /** on-io-error=detach: the local disk is given up; the node continues diskless. */
+  private onLocalIoError(): void {
+    if (this.disk === "Diskless" || this.disk === "Failed") return;
+    this.setDisk("Failed");
+    for (const p of this.peers) {
+      if (p.replication !== "Established" && p.replication !== "Off")
+        this.setReplication(p, p.established ? "Established" : "Off");
+    }
+    this.setDisk("Diskless");
+    this.broadcastState();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Metadata.
+
+  private persist(record: MetadataRecord): number {
+    const ioId = this.ioIdNext++;
+    const seq = ++this.metaSeqIssued;
+    this.metaIo.set(ioId, seq);
+    this.emit({ type: "metadataWrite", ioId, record });
+    return seq;
+  }
+
+  private persistSuperblock(): number {
+    if (!this.diskful) {
+      this.commitUuid(this.sbCurrentUuid, this.sbHistoryUuids.slice());
+      return this.metaSeqDone;
+    }
+    const bitmapUuids = new Array<number>(32).fill(0);
+    for (const p of this.peers) bitmapUuids[p.peer] = p.bitmapUuid;
+    const seq = this.persist({
+      kind: "superblock",
+      superblock: {
+        currentUuid: this.sbCurrentUuid,
+        bitmapUuids,
+        historyUuids: this.sbHistoryUuids.slice(),
+        uuidCounter: this.uuidCounter,
+        consistent: this.consistent,
+        wasUpToDate: this.wasUpToDate,
+        primary: this.primaryFlag,
+        crashedPrimary: this.crashedPrimary,
+      },
+    });
+    this.uuidCommits.push({
+      seq,
+      current: this.sbCurrentUuid,
+      history: this.sbHistoryUuids.slice(),
+    });
+    return seq;
+  }
+
+  /** Makes a generation visible (once durable) and tells the peers. */
+  private commitUuid(current: number, history: number[]): void {
+    const changed = current !== this.currentUuid;
+    this.currentUuid = current;
+    this.historyUuids = history;
+    if (changed) this.broadcastState();
+    if (this.confirmWaitCommit && current === this.sbCurrentUuid) {
+      this.confirmWaitCommit = false;
+      this.sendConfirm();
+    }
+  }
+
+  /** Our state, then a ping: its ack proves the peer has seen that state (FIFO links). */
+  private sendConfirm(): void {
+    for (const q of this.peers) {
+      if (!q.established) continue;
+      this.send(q.peer, this.stateMessage(this.snapshot(q), true));
+      this.send(q.peer, { type: "ping" });
+      q.confirmPending = this.confirmNeeded;
+    }
+  }
+
+  private confirmedByVoters(): boolean {
+    if (this.confirmNeeded === 0) return true;
+    if (this.confirmWaitCommit) return false;
+    for (const q of this.peers) {
+      if (q.established && q.confirmedRound < this.confirmNeeded) return false;
+    }
+    this.confirmNeeded = 0;
+    return true;
+  }
+
+  /** Completes writes held for the voters' confirmation once they have it. */
+  private releaseConfirmHeld(): void {
+    if (this.confirmHeld.length === 0 || !this.confirmedByVoters()) return;
+    const ok = this.role === "Primary" && this.quorumOk();
+    for (const id of this.confirmHeld.splice(0))
+      this.completeRequest(id, ok, ok ? undefined : "EIO");
+  }
+  private onMetadataCompleted(ioId: number, ok: boolean): void {
+    const seq = this.metaIo.get(ioId);
+    assert(seq !== undefined, `unknown metadata io id ${ioId}`);
+    this.metaIo.delete(ioId);
+    // Completions are expected in order; tolerate reordered events by advancing only over
+    // a contiguous prefix of completed writes.
+    this.metaSeqCompleted.add(seq);
+    while (this.metaSeqCompleted.has(this.metaSeqDone + 1)) {
+      this.metaSeqCompleted.delete(this.metaSeqDone + 1);
+      this.metaSeqDone++;
+    }
+    while (this.uuidCommits.length > 0 && this.uuidCommits[0]!.seq <= this.metaSeqDone) {
+      const c = this.uuidCommits.shift()!;
+      this.commitUuid(c.current, c.history);
+    }
+    for (const [tx, s] of this.alTxMeta) {
+      if (s <= this.metaSeqDone) {
+        if (tx > this.alTxPersisted) this.alTxPersisted = tx;
+        this.alTxMeta.delete(tx);
+      }
+    }
+    if (!ok) this.onLocalIoError();
+  }
+
+  /** Sets bits for `p` and persists the change (only bits that were clear). */
+  private markOutOfSync(p: PeerState, firstBlock: number, blockCount: number): void {
+    if (!this.diskful || !p.diskful || this.disk === "Diskless") return;
+    if (this.config.faults.skipBitmapMarking) return;
+    if (p.resyncInFlightBlocks > 0) {
+      // Changed again while its resync data is on the way: that data is already stale, so
+      // the ack for it must not clear the bit.
+      for (let b = firstBlock; b < firstBlock + blockCount; b++) {
+        if (p.resyncInFlightBits.isSet(b)) p.resyncRedirty.set(b);
+      }
+    }
+    if (p.bitmap.setRange(firstBlock, blockCount) === 0) return;
+    this.persist({ kind: "bitmap", peer: p.peer, firstBlock, blockCount, value: true });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Connections and the handshake.
+
+  private onPeerConnected(id: NodeId): void {
+    const p = this.peerStates[id];
+    assert(p !== undefined, "known peer");
+    if (!p.want) {
+      this.emit({ type: "disconnectPeer", peer: id, reconnect: false });
+      return;
+    }
+    if (p.link) this.linkLost(p, "NetworkFailure");
+    p.link = true;
+    p.confirmed = false;
+    p.linkGen++;
+    p.handshakeDone = false;
+    p.barrierFlushing = false;
+    p.lastRecvTick = this.tickNow;
+    p.pingSentTick = -1;
+    p.barrierAckedEpoch = -1;
+    p.lastEpochSent = -1;
+    p.transferLog.length = 0;
+    p.recvEpochPending.clear();
+    p.barriersPending.length = 0;
+    this.setConnection(p, "Connecting");
+    p.sent = this.snapshot(p);
+    this.send(id, this.stateMessage(p.sent, false));
+  }
+
+  private onPeerDisconnected(id: NodeId): void {
+    const p = this.peerStates[id];
+    assert(p !== undefined, "known peer");
+    if (!p.link) return;
+    this.linkLost(p, p.want ? "Connecting" : "StandAlone");
+  }
+
+  /**
+   * Goes StandAlone after a handshake verdict, but keeps the link for a while so that the
+   * peer still receives our state and reaches the same verdict (a graceful close).
+   */
+  private gracefulDrop(p: PeerState): void {
+    p.want = false;
+    p.renegotiating = false;
+    p.handshakeDone = false;
+    p.dropAtTick = this.tickNow + this.config.options.pingTimeoutTicks + 2;
+    this.setReplication(p, "Off");
+    this.setConnection(p, "Disconnecting");
+    this.updateQuorum();
+  }
+
+  /** Drops the link to `p` on our own initiative (timeout, policy, admin). */
+  private dropPeer(p: PeerState, reconnect: boolean): void {
+    if (!reconnect) p.want = false;
+    this.emit({ type: "disconnectPeer", peer: p.peer, reconnect });
+    if (p.link) this.linkLost(p, reconnect ? "NetworkFailure" : "StandAlone");
+    else this.setConnection(p, reconnect ? "Connecting" : "StandAlone");
+    if (reconnect && p.connection !== "Connecting") this.setConnection(p, "Connecting");
+  }
+
+  private linkLost(p: PeerState, next: "Connecting" | "StandAlone" | "NetworkFailure"): void {
+    p.link = false;
+    p.confirmed = false;
+    p.renegotiating = false;
+    // Reconciliation: writes of the lost Primary whose peer ack never came may be missing
+    // on any other node; mark them so that the survivors resync them among themselves.
+    for (const [first, count] of p.unackedWrites) {
+      for (const q of this.peers) if (q !== p && q.diskful) this.markOutOfSync(q, first, count);
+    }
+    p.unackedWrites.clear();
+    p.handshakeDone = false;
+    p.barrierFlushing = false;
+    // Everything the peer has not confirmed durable may be missing there.
+    const tl = p.transferLog;
+    for (let i = 0; i < tl.length; i += 3) this.markOutOfSync(p, tl[i + 1]!, tl[i + 2]!);
+    tl.length = 0;
+    const bit = 1 << p.peer;
+    for (const w of this.writes) {
+      if ((w.acksPendingMask & bit) !== 0) {
+        w.acksPendingMask &= ~bit;
+        this.markOutOfSync(p, w.firstBlock, w.blockCount);
+      }
+    }
+    p.resyncInFlight.clear();
+    p.resyncInFlightBits.clearAll();
+    p.resyncRedirty.clearAll();
+    p.resyncInFlightBlocks = 0;
+    p.verifyPending.clear();
+    if (this.appWrittenWriter === p.peer) this.resetAppWritten(-1);
+    p.recvEpochPending.clear();
+    p.barriersPending.length = 0;
+    p.grantedUntilTick = -1;
+    if (this.pendingPromotion !== undefined) this.pendingPromotion.waitMask &= ~bit;
+    // Flushes stop waiting for this peer: its unacked epochs were just marked out of sync.
+    for (const f of this.flushes) f.peerEpochs[p.peer] = -1;
+    p.peerRole = "Unknown";
+    this.setPeerDisk(p, "DUnknown");
+    this.setReplication(p, "Off");
+    if (next === "NetworkFailure") {
+      this.setConnection(p, "NetworkFailure");
+      this.setConnection(p, "Connecting");
+    } else {
+      this.setConnection(p, next);
+    }
+    this.failoverReads(p);
+    this.resumePausedTargets();
+    // Quorum first: a write must not complete successfully on a Primary that just lost it.
+    this.updateQuorum();
+    // Peers learn whom we reach (connectedMask): they track writes for nodes we miss.
+    this.broadcastState();
+    // Without quorum we cannot write, so no new generation (it would fake a split brain).
+    if (this.role === "Primary" && this.diskful && this.disk === "UpToDate" && this.quorumOk()) {
+      this.maybeRotateUuid();
+      // Before completing writes the lost peer lacks, the remaining voters must know it is
+      // behind (our new generation, our connectedMask); else they could vote it Primary.
+      if (this.config.options.quorum !== "off" && p.diskful) {
+        this.confirmRound++;
+        this.confirmNeeded = this.confirmRound;
+        this.confirmWaitCommit = this.sbCurrentUuid !== this.currentUuid;
+        if (!this.confirmWaitCommit) this.sendConfirm();
+      }
+    }
+    for (const w of this.writes.slice()) this.maybeCompleteWrite(w);
+  }
+
+  private snapshot(p: PeerState): StateSnapshot {
+    return {
+      role: this.role,
+      disk: this.disk,
+      consistent:
+        this.disk === "UpToDate" || this.disk === "Outdated" || this.disk === "Consistent",
+      uuids: this.uuidSet(),
+      crashedPrimary: this.crashedPrimary,
+      bitsForYou: this.diskful ? p.bitmap.count() : 0,
+      discardMyData: p.discardMyData,
+      connectedMask: this.connectedMask(),
+      syncTowardUuid: this.disk === "Inconsistent" ? this.syncTowardUuid : 0,
+    };
+  }
+
+  private connectedMask(): number {
+    let mask = 0;
+    for (const q of this.peers) if (q.established) mask |= 1 << q.peer;
+    return mask;
+  }
+
+  /** Whether a node that reached the nodes in `mask` had quorum (true when quorum is off). */
+  private quorumOfMask(mask: number): boolean {
+    let reachable = 1;
+    for (let i = 0; i < 32; i++) if ((mask & (1 << i)) !== 0) reachable++;
+    return hasQuorum(this.config.options.quorum, this.config.nodes.length, reachable);
+  }
+
+  private uuidSet(): UuidSet {
+    const bitmapUuids = new Array<number>(32).fill(0);
+    for (const p of this.peers) bitmapUuids[p.peer] = p.bitmapUuid;
+    // Peers see the generation we are committed to (writes wait for it to be durable).
+    return {
+      currentUuid: this.sbCurrentUuid,
+      bitmapUuids,
+      historyUuids: this.sbHistoryUuids.slice(),
+    };
+  }
+
+  private stateMessage(s: StateSnapshot, reply: boolean): PeerMessage {
+    return {
+      type: "state",
+      role: s.role,
+      disk: s.disk,
+      uuids: s.uuids,
+      crashedPrimary: s.crashedPrimary,
+      bitsForYou: s.bitsForYou,
+      discardMyData: s.discardMyData,
+      promotionSeq: this.promotionSeq,
+      reply,
+      connectedMask: s.connectedMask,
+      syncTowardUuid: s.syncTowardUuid,
+    };
+  }
+
+  /** Tells every connected peer our current role, disk and UUIDs. */
+  private broadcastState(): void {
+    for (const p of this.peers) {
+      if (!p.link || p.sent === undefined) continue;
+      this.send(p.peer, this.stateMessage(this.snapshot(p), true));
+    }
+  }
+
+  private onState(p: PeerState, m: Extract<PeerMessage, { type: "state" }>): void {
+    for (const u of [m.uuids.currentUuid, ...m.uuids.historyUuids]) {
+      const c = uuidCounterOf(u);
+      if (c > this.uuidCounter) this.uuidCounter = c;
+    }
+    const wasPrimary = p.peerRole === "Primary";
+    p.peerRole = m.role;
+    this.setPeerDisk(p, m.disk);
+    p.peerUuids = m.uuids;
+    p.peerCrashedPrimary = m.crashedPrimary;
+    p.peerConnectedMask = m.connectedMask;
+    if (m.role === "Primary" && !this.diskful && m.uuids.currentUuid !== 0) {
+      const u = m.uuids;
+      const last = this.lastPrimaryUuid;
+      if (last === 0 || u.currentUuid === last || u.historyUuids.includes(last)) {
+        this.lastPrimaryUuid = u.currentUuid;
+        this.lastPrimaryHistory = u.historyUuids.slice();
+      }
+    }
+    if (m.role === "Primary" || wasPrimary) p.grantedUntilTick = -1;
+    if (!p.handshakeDone) return this.handshake(p, m);
+    if (!p.confirmed) {
+      p.confirmed = true;
+      this.updateQuorum();
+    }
+    if (m.role === "Primary" && !wasPrimary && !this.config.options.allowTwoPrimaries) {
+      // A peer became Primary while we follow another: keep the one we had (the newcomer
+      // loses our vote and thereby, with quorum on, its quorum).
+      for (const q of this.peers) {
+        if (q !== p && q.established && q.peerRole === "Primary") return this.dropPeer(p, true);
+      }
+    }
+    this.maybeConfirmData();
+    if (!m.reply) {
+      // The peer renegotiates on the live link: answer with a fresh snapshot and decide.
+      this.renegotiate(p, false);
+      return this.handshake(p, m);
+    }
+    this.maybeAdoptUuid(p);
+  }
+
+  private persistBitmapClear(p: PeerState): void {
+    this.persist({
+      kind: "bitmap",
+      peer: p.peer,
+      firstBlock: 0,
+      blockCount: this.config.sizeBlocks,
+      value: false,
+    });
+  }
+
+  /**
+   * After a resync as target ended or broke off, the next waiting source starts. It is told
+   * which blocks we already received (`covered`) and transfers only the rest of its bits,
+   * often nothing at all.
+   */
+  private resumePausedTargets(): void {
+    for (const q of this.peers) {
+      if (q.replication !== "PausedSyncT") continue;
+      q.replication = "Off";
+      this.beginTarget(q, true);
+    }
+  }
+
+  private handshake(p: PeerState, m: Extract<PeerMessage, { type: "state" }>): void {
+    const sent = p.sent;
+    assert(sent !== undefined, "our state goes first on a link");
+    p.handshakeDone = true;
+    p.renegotiating = false;
+    // The handshake carried our current state: nothing older is left to confirm to it.
+    p.confirmedRound = this.confirmRound;
+    p.confirmPending = 0;
+    this.setConnection(p, "Connected");
+    const pending = this.pendingPromotion;
+    if (pending !== undefined && !this.config.options.allowTwoPrimaries) {
+      // A peer that joins while we collect promotion votes must vote too.
+      pending.waitMask |= 1 << p.peer;
+      this.send(p.peer, { type: "promoteRequest", id: pending.id });
+    }
+    const me = this.nodeId;
+    let d: SyncDecision = decideSync(
+      {
+        nodeId: me,
+        diskful: this.diskful && sent.disk !== "Diskless",
+        consistent: sent.consistent,
+        primary: sent.role === "Primary",
+        crashedPrimary: sent.crashedPrimary,
+        uuids: sent.uuids,
+        bitsForOther: sent.bitsForYou,
+        syncTowardUuid: sent.syncTowardUuid,
+        upToDate: sent.disk === "UpToDate",
+      },
+      {
+        nodeId: p.peer,
+        diskful: p.diskful && m.disk !== "Diskless",
+        consistent: m.disk === "UpToDate" || m.disk === "Outdated" || m.disk === "Consistent",
+        primary: m.role === "Primary",
+        crashedPrimary: m.crashedPrimary,
+        uuids: m.uuids,
+        bitsForOther: m.bitsForYou,
+        syncTowardUuid: m.syncTowardUuid ?? 0,
+        upToDate: m.disk === "UpToDate",
+      },
+    );
+    const bothPrimary = sent.role === "Primary" && m.role === "Primary";
+    if (m.role === "Primary" && !this.diskful && this.lastPrimaryUuid !== 0) {
+      // A diskless tiebreaker lends its vote only to the line of Primaries it has followed:
+      // a Primary whose generation does not descend from the last one we saw is the other
+      // side of a split and must not regain quorum through us.
+      const u = m.uuids;
+      const last = this.lastPrimaryUuid;
+      if (u.currentUuid !== last && !u.historyUuids.includes(last)) return this.dropPeer(p, true);
+    }
+    if (m.role === "Primary" && !this.config.options.allowTwoPrimaries) {
+      // We already follow another Primary, or promised to let another node become one: a
+      // second Primary may not join through us.
+      for (const q of this.peers) {
+        if (q === p) continue;
+        const promised = q.grantedUntilTick >= this.tickNow;
+        if (promised || (q.established && q.peerRole === "Primary")) return this.dropPeer(p, true);
+      }
+    }
+    if (d.kind === "splitBrain" && this.config.faults.mergeSplitBrain)
+      d = { kind: "none", row: "@merge" };
+    if (d.kind !== "unrelated" && bothPrimary && !this.config.options.allowTwoPrimaries) {
+      d = { kind: "splitBrain", row: "@2P" };
+    }
+    if (d.kind === "splitBrain") d = this.resolveSplitBrain(p, m, sent);
+    p.decision = `${d.kind}${"full" in d && d.full ? " full" : ""} ${d.row}`;
+    p.discardMyData = false;
+    switch (d.kind) {
+      case "unrelated":
+        this.emitState({ kind: "unrelatedData", peer: p.peer });
+        return this.gracefulDrop(p);
+      case "splitBrain":
+        return this.gracefulDrop(p);
+      case "none":
+        this.setReplication(p, "Established");
+        this.afterEstablished(p);
+        break;
+      case "source":
+        p.syncFull = d.full;
+        this.setReplication(p, "WFBitMapS");
+        break;
+      case "target":
+        if (this.role === "Primary") {
+          // A Primary that lost quorum and finds newer data elsewhere steps down
+          // (on-suspended-primary-outdated=force-secondary); one that can write refuses.
+          if (this.quorumOfMask(sent.connectedMask)) return this.gracefulDrop(p);
+          this.forceSecondary();
+        }
+        this.beginTarget(p);
+        break;
+    }
+    this.updateQuorum();
+    this.maybeConfirmData();
+    this.broadcastState();
+    this.lateReplicate(p);
+  }
+
+  private resolveSplitBrain(
+    p: PeerState,
+    m: Extract<PeerMessage, { type: "state" }>,
+    sent: StateSnapshot,
+  ): SyncDecision {
+    const self = this.config.byId[this.nodeId]!;
+    // With quorum on, a side that had no quorum completed no write since it lost it: its
+    // changes are failed writes only, and the side with quorum survives.
+    const quorumMe = this.quorumOfMask(sent.connectedMask);
+    const quorumPeer = this.quorumOfMask(m.connectedMask);
+    const byQuorum = quorumMe !== quorumPeer ? (quorumMe ? p.peer : this.nodeId) : undefined;
+    const victim =
+      byQuorum ??
+      splitBrainVictim(
+        {
+          nodeId: this.nodeId,
+          name: self.name,
+          primary: sent.role === "Primary",
+          currentUuid: sent.uuids.currentUuid,
+          changes: sent.bitsForYou,
+          discardMyData: sent.discardMyData,
+        },
+        {
+          nodeId: p.peer,
+          name: p.name,
+          primary: m.role === "Primary",
+          currentUuid: m.uuids.currentUuid,
+          changes: m.bitsForYou,
+          discardMyData: m.discardMyData,
+        },
+        this.config.options,
+      );
+    if (victim === undefined) {
+      this.emitState({ kind: "splitBrain", peer: p.peer, resolution: "disconnect" });
+      return { kind: "splitBrain", row: "@SB" };
+    }
+    const iAmVictim = victim === this.nodeId;
+    if (iAmVictim && !this.config.options.allowTwoPrimaries) {
+      // We follow a Primary of another generation: taking the survivor's data would mix
+      // both sides of the split.
+      for (const q of this.peers) {
+        const rival = q.peerUuids?.currentUuid !== m.uuids.currentUuid;
+        if (q !== p && q.established && q.peerRole === "Primary" && rival) {
+          this.emitState({ kind: "splitBrain", peer: p.peer, resolution: "disconnect" });
+          return { kind: "splitBrain", row: "@SBf" };
+        }
+      }
+    }
+    this.emitState({
+      kind: "splitBrain",
+      peer: p.peer,
+      resolution: iAmVictim ? "victim" : "survivor",
+    });
+    return iAmVictim
+      ? { kind: "target", full: false, row: "@SBv" }
+      : { kind: "source", full: false, row: "@SBs" };
+  }
+
+  /** After a no-sync handshake: consistent data confirmed by a peer becomes UpToDate. */
+  private afterEstablished(p: PeerState): void {
+    if (this.diskful && p.diskful && this.disk !== "Diskless") {
+      // Equal generations and no bits in either snapshot. Bits set since (writes issued
+      // during the handshake) stay and are resolved by a later renegotiation.
+      if (p.bitmapUuid !== 0 && p.bitmap.count() === 0) {
+        this.pushHistory(p.bitmapUuid);
+        p.bitmapUuid = 0;
+        this.persistSuperblock();
+      }
+    }
+  }
+
+  /**
+   * Consistent (restarted) or Outdated data becomes UpToDate only when vouched for: an
+   * UpToDate peer of the same generation with no resync between us, or, when no node has
+   * UpToDate data, every diskful node connected and of the same generation.
+   */
+  private maybeConfirmData(): void {
+    if (this.disk !== "Consistent" && this.disk !== "Outdated") return;
+    let all = true;
+    for (const p of this.peers) {
+      if (p.replication !== "Established" && p.replication !== "Off") return; // resyncing
+      if (!p.diskful) continue;
+      const same = p.established && p.peerUuids?.currentUuid === this.sbCurrentUuid;
+      if (same && p.replication === "Established" && p.peerDisk === "UpToDate") {
+        return this.becomeUpToDate();
+      }
+      const consistent =
+        p.peerDisk === "Consistent" || p.peerDisk === "Outdated" || p.peerDisk === "UpToDate";
+      if (!same || p.replication !== "Established" || !consistent) all = false;
+    }
+    if (all) this.becomeUpToDate();
+  }
+
+  private becomeUpToDate(): void {
+    if (this.disk === "UpToDate") return;
+    this.consistent = true;
+    this.wasUpToDate = true;
+    this.setDisk("UpToDate");
+    this.persistSuperblock();
+    this.broadcastState();
+  }
+
+  /**
+   * A secondary follows the data generation of the Primary that writes to it, so that it
+   * tracks (via bitmap UUIDs) the peers that miss those writes.
+   */
+  private maybeAdoptUuid(p: PeerState): void {
+    const u = p.peerUuids;
+    if (u === undefined || !this.diskful || p.peerRole !== "Primary") return;
+    if (this.role === "Primary" || u.currentUuid === this.sbCurrentUuid) return;
+    if (p.replication !== "Established" || this.disk !== "UpToDate") return;
+    if (!u.historyUuids.includes(this.sbCurrentUuid)) return;
+    const old = this.sbCurrentUuid;
+    for (const q of this.peers) {
+      if (q !== p && q.diskful && !this.getsWritesFrom(q, p) && q.bitmapUuid === 0) {
+        q.bitmapUuid = old;
+      }
+    }
+    this.pushHistory(old);
+    this.sbCurrentUuid = u.currentUuid;
+    this.writeGateMetaSeq = this.persistSuperblock();
+    // A peer we are Established with that misses the Primary's writes is now behind us:
+    // renegotiate so that the handshake starts the resync it needs.
+    for (const q of this.peers) {
+      if (q !== p && q.diskful && q.established && !this.getsWritesFrom(q, p)) {
+        this.dropPeer(q, true);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Resync: the source drives, the target writes and acks; bits clear on the ack.
+
+  private beginTarget(p: PeerState, resume = false): void {
+    // One source at a time: further sources wait (PausedSyncT) and are usually released
+    // without any transfer once the first resync made us equal to them.
+    for (const q of this.peers) {
+      if (q !== p && (q.replication === "WFBitMapT" || q.replication === "SyncTarget")) {
+        this.setReplication(p, "PausedSyncT");
+        return;
+      }
+    }
+    let round = resume;
+    for (const q of this.peers) if (q !== p && q.replication === "PausedSyncT") round = true;
+    if (!round) this.syncCovered = undefined;
+    this.syncCovered ??= new Bitmap(this.config.sizeBlocks);
+    this.setReplication(p, "WFBitMapT");
+    const ranges = this.diskful ? p.bitmap.toRanges() : [];
+    // Only a source of the generation that covered those blocks may skip them.
+    const same = p.peerUuids !== undefined && p.peerUuids.currentUuid === this.syncCoveredUuid;
+    const covered = resume && same ? this.syncCovered.toRanges() : [];
+    this.send(p.peer, { type: "bitmap", ranges, last: true, covered });
+  }
+
+  private onBitmap(p: PeerState, m: Extract<PeerMessage, { type: "bitmap" }>): void {
+    // A target that resumes a paused resync asks with its bitmap; serve it if we can.
+    const resumed = p.replication === "Established" && this.dataConsistent();
+    if (p.replication !== "WFBitMapS" && !resumed) return;
+    // A target that meanwhile synced to our generation from elsewhere needs only our bits.
+    const caughtUp =
+      p.peerUuids?.currentUuid === this.sbCurrentUuid &&
+      (p.peerDisk === "UpToDate" || p.peerDisk === "Outdated");
+    const full = resumed || caughtUp ? false : p.syncFull;
+    if (full) {
+      p.bitmap.setAll();
+      this.persist({
+        kind: "bitmap",
+        peer: p.peer,
+        firstBlock: 0,
+        blockCount: this.config.sizeBlocks,
+        value: true,
+      });
+    } else {
+      for (let i = 0; i < m.ranges.length; i += 2)
+        this.markOutOfSync(p, m.ranges[i]!, m.ranges[i + 1]!);
+    }
+    // Blocks the target already received from another source are current there.
+    const covered = m.covered ?? [];
+    for (let i = 0; i < covered.length; i += 2) {
+      const first = covered[i]!;
+      const count = Math.min(covered[i + 1]!, this.config.sizeBlocks - first);
+      if (count > 0) p.bitmap.clearRange(first, count);
+    }
+    this.startResyncAsSource(p, full);
+  }
+
+  private startResyncAsSource(p: PeerState, full: boolean): void {
+    p.resyncCursor = 0;
+    p.resyncInFlight.clear();
+    p.resyncInFlightBits.clearAll();
+    p.resyncRedirty.clearAll();
+    p.resyncInFlightBlocks = 0;
+    p.resyncFull = full;
+    this.setReplication(p, "SyncSource");
+    // Nothing to transfer: finish at once, without making the target Inconsistent.
+    if (p.bitmap.count() === 0) return this.maybeFinishResync(p);
+    this.send(p.peer, { type: "syncStart", uuids: this.uuidSet(), full });
+  }
+
+  private onSyncStart(p: PeerState): void {
+    if (!this.diskful || this.disk === "Diskless") return;
+    if (this.role === "Primary") return this.dropPeer(p, false);
+    // Our data is about to change under any resync we serve: those targets must start over
+    // (they renegotiate and pick a source whose data holds still).
+    for (const q of this.peers) {
+      const serving =
+        q.replication === "SyncSource" ||
+        q.replication === "WFBitMapS" ||
+        q.replication === "PausedSyncS";
+      if (q !== p && serving) this.dropPeer(q, true);
+    }
+    this.consistent = false;
+    this.wasUpToDate = false;
+    this.setDisk("Inconsistent");
+    this.resyncGateMetaSeq = this.persistSuperblock();
+    this.syncCoveredUuid = p.peerUuids?.currentUuid ?? 0;
+    // Once Inconsistent, only data at least this new may finish the job.
+    this.syncTowardUuid = p.peerUuids?.currentUuid ?? 0;
+    this.setReplication(p, "SyncTarget");
+    this.broadcastState();
+  }
+
+  /** Issues this tick's share of resync (or verify) reads toward `p`. */
+  private resyncTick(p: PeerState): void {
+    if (p.replication !== "SyncSource") return;
+    if (!this.diskful || !this.dataConsistent()) return;
+    let budget = p.rate.blocksThisTick(
+      p.resyncInFlightBlocks,
+      p.resyncDoneLastTick,
+      this.appIoLastTick,
+    );
+    let wrapped = false;
+    while (budget > 0) {
+      const b = p.bitmap.findNextSet(p.resyncCursor);
+      if (b < 0) {
+        if (wrapped || p.resyncCursor === 0) break;
+        wrapped = true;
+        p.resyncCursor = 0;
+        continue;
+      }
+      if (p.resyncInFlightBits.isSet(b)) {
+        p.resyncCursor = b + 1;
+        continue;
+      }
+      // A run of marked blocks, at most one chunk long: unmarked blocks are never sent.
+      let count = 1;
+      while (
+        count < resyncChunkBlocks &&
+        b + count < this.config.sizeBlocks &&
+        p.bitmap.isSet(b + count) &&
+        !p.resyncInFlightBits.isSet(b + count)
+      ) {
+        count++;
+      }
+      p.resyncCursor = b + count;
+      const kind = this.config.options.csumsAlg && !p.resyncFull ? "csumSourceRead" : "resyncRead";
+      const op = makeOp(kind, false, b, count);
+      op.peer = p.peer;
+      p.resyncInFlight.add(b);
+      p.resyncInFlightBits.setRange(b, count);
+      p.resyncInFlightBlocks += count;
+      this.ops.push(op);
+      budget -= count;
+    }
+    this.maybeFinishResync(p);
+  }
+
+  private resyncReadDone(op: LocalOp, ok: boolean, data: Uint8Array | undefined): void {
+    const p = this.peerStates[op.peer]!;
+    if (p.replication !== "SyncSource" || !p.resyncInFlight.has(op.firstBlock)) return;
+    if (!ok) return;
+    if (op.kind === "csumSourceRead") {
+      this.send(p.peer, {
+        type: "checksumRequest",
+        block: op.firstBlock,
+        blockCount: op.blockCount,
+        digest: crc32c(data!),
+      });
+    } else {
+      this.send(p.peer, { type: "resyncReply", block: op.firstBlock, ok: true, data: data! });
+    }
+  }
+
+  private onResyncRequest(p: PeerState, block: number, blockCount: number): void {
+    if (p.replication !== "SyncSource" || !p.resyncInFlight.has(block)) return;
+    const op = makeOp("resyncRead", false, block, blockCount);
+    op.peer = p.peer;
+    this.ops.push(op);
+  }
+
+  private onResyncReply(p: PeerState, m: Extract<PeerMessage, { type: "resyncReply" }>): void {
+    if (p.replication !== "SyncTarget" || !m.ok || m.data === undefined) return;
+    const count = m.data.length / blockSizeBytes;
+    const group: ResyncGroup = { peer: p.peer, block: m.block, blockCount: count, pending: 0 };
+    // Blocks the Primary's stream reached are newer than resync data from a node that may
+    // lag behind that stream. The Primary itself never sends stale resync data (its reads are
+    // ordered with its writes), so its data is always taken.
+    const skip = this.appWrittenWriter !== -1 && this.appWrittenWriter !== p.peer;
+    let b = m.block;
+    const end = m.block + count;
+    while (b < end) {
+      if (skip && this.appWritten.isSet(b)) {
+        b++;
+        continue;
+      }
+      let e = b + 1;
+      while (e < end && !(skip && this.appWritten.isSet(e))) e++;
+      const op = makeOp("resyncWrite", true, b, e - b);
+      op.peer = p.peer;
+      op.data = m.data.subarray((b - m.block) * blockSizeBytes, (e - m.block) * blockSizeBytes);
+      op.needMetaSeq = this.resyncGateMetaSeq;
+      op.group = group;
+      group.pending++;
+      this.ops.push(op);
+      b = e;
+    }
+    if (group.pending === 0) this.resyncGroupDone(p, group);
+  }
+
+  private resyncWriteDone(op: LocalOp, ok: boolean): void {
+    const g = op.group!;
+    g.pending--;
+    const p = this.peerStates[g.peer]!;
+    if (!ok) return;
+    if (g.pending === 0 && p.replication === "SyncTarget") this.resyncGroupDone(p, g);
+  }
+
+  private resyncGroupDone(p: PeerState, g: ResyncGroup): void {
+    p.bitmap.clearRange(g.block, g.blockCount);
+    this.syncCovered?.setRange(g.block, g.blockCount);
+    this.send(p.peer, { type: "resyncAck", block: g.block, blockCount: g.blockCount });
+  }
+
+  private onChecksumRequest(
+    p: PeerState,
+    m: Extract<PeerMessage, { type: "checksumRequest" }>,
+  ): void {
+    if (p.replication !== "SyncTarget") return;
+    const op = makeOp("csumTargetRead", false, m.block, m.blockCount);
+    op.peer = p.peer;
+    op.aux = m.digest;
+    this.ops.push(op);
+  }
+
+  private csumTargetReadDone(op: LocalOp, ok: boolean, data: Uint8Array | undefined): void {
+    const p = this.peerStates[op.peer]!;
+    if (p.replication !== "SyncTarget") return;
+    if (ok && (crc32c(data!) === op.aux || this.appWrittenAll(op.firstBlock, op.blockCount))) {
+      p.bitmap.clearRange(op.firstBlock, op.blockCount);
+      this.syncCovered?.setRange(op.firstBlock, op.blockCount);
+      this.send(p.peer, { type: "inSync", block: op.firstBlock, blockCount: op.blockCount });
+    } else {
+      this.send(p.peer, { type: "resyncRequest", block: op.firstBlock, blockCount: op.blockCount });
+    }
+  }
+
+  private appWrittenAll(first: number, count: number): boolean {
+    for (let b = first; b < first + count; b++) if (!this.appWritten.isSet(b)) return false;
+    return true;
+  }
+
+  private onResyncAck(p: PeerState, block: number, blockCount: number): void {
+    if (p.replication !== "SyncSource" || !p.resyncInFlight.has(block)) return;
+    p.resyncInFlight.delete(block);
+    p.resyncInFlightBits.clearRange(block, blockCount);
+    p.resyncInFlightBlocks -= blockCount;
+    p.resyncDoneThisTick += blockCount;
+    for (let b = block; b < block + blockCount; b++) {
+      if (!p.resyncRedirty.clear(b)) p.bitmap.clear(b);
+    }
+    this.maybeFinishResync(p);
+  }
+
+  private maybeFinishResync(p: PeerState): void {
+    if (p.replication !== "SyncSource") return;
+    if (p.resyncInFlightBlocks > 0 || p.bitmap.count() > 0) return;
+    this.send(p.peer, { type: "resyncDone" });
+    this.persistBitmapClear(p);
+    if (p.bitmapUuid !== 0) this.pushHistory(p.bitmapUuid);
+    p.bitmapUuid = 0;
+    this.crashedPrimary = false;
+    this.persistSuperblock();
+    this.setReplication(p, "Established");
+    this.emitState({ kind: "resyncDone", peer: p.peer, source: true });
+    this.maybeConfirmData();
+  }
+
+  private onResyncDone(p: PeerState): void {
+    if (p.replication !== "SyncTarget" && p.replication !== "WFBitMapT") return;
+    // Make the resynced data durable before claiming it consistent.
+    const op = makeOp("flushSyncDone", false, 0, 0);
+    op.peer = p.peer;
+    op.aux = this.al.flushStart();
+    this.issueFlush(op);
+  }
+
+  private syncTargetFinish(peer: NodeId, ok: boolean): void {
+    const p = this.peerStates[peer]!;
+    const active = p.replication === "SyncTarget" || p.replication === "WFBitMapT";
+    if (!ok || !active || p.peerUuids === undefined) return;
+    let more = false;
+    for (const q of this.peers)
+      if (q !== p && q.replication === "PausedSyncT" && q.established) more = true;
+    if (more) {
+      // Another source still has blocks we may lack (its bits are not the same as this
+      // one's): stay Inconsistent until it is done too, transferring only what is left.
+      this.syncCoveredUuid = p.peerUuids.currentUuid;
+      if (p.bitmapUuid !== 0) this.pushHistory(p.bitmapUuid);
+      p.bitmapUuid = 0;
+      p.bitmap.clearAll();
+      this.persistBitmapClear(p);
+      this.setReplication(p, "Established");
+      this.emitState({ kind: "resyncDone", peer: p.peer, source: false });
+      this.resumePausedTargets();
+      return;
+    }
+    const old = this.sbCurrentUuid;
+    if (old !== p.peerUuids.currentUuid) this.pushHistory(old);
+    this.sbCurrentUuid = p.peerUuids.currentUuid;
+    this.syncCoveredUuid = p.peerUuids.currentUuid;
+    for (const u of p.peerUuids.historyUuids)
+      if (!this.sbHistoryUuids.includes(u)) this.sbHistoryUuids.push(u);
+    if (this.sbHistoryUuids.length > historyUuidsMax) this.sbHistoryUuids.length = historyUuidsMax;
+    if (p.bitmapUuid !== 0) this.pushHistory(p.bitmapUuid);
+    p.bitmapUuid = 0;
+    p.bitmap.clearAll();
+    this.persistBitmapClear(p);
+    this.crashedPrimary = false;
+    this.consistent = true;
+    if (this.appWrittenWriter === p.peer) this.resetAppWritten(-1);
+    this.setReplication(p, "Established");
+    const upToDate = p.peerDisk === "UpToDate";
+    this.wasUpToDate = upToDate;
+    this.setDisk(upToDate ? "UpToDate" : "Outdated");
+    this.persistSuperblock();
+    this.emitState({ kind: "resyncDone", peer: p.peer, source: false });
+    this.persistSuperblock();
+    this.maybeConfirmData();
+    // Peers learn our new generation before a paused source hears from us again.
+    this.broadcastState();
+    this.resumePausedTargets();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Online verify: the source compares digests block by block and marks differences.
+
+  private startVerify(commandId: number, peer: NodeId): void {
+    const p = this.peerStates[peer];
+    if (!this.config.options.verifyAlg)
+      return this.adminDone(commandId, false, "Need a verify algorithm to start online verify");
+    if (
+      p === undefined ||
+      !p.established ||
+      p.replication !== "Established" ||
+      !p.diskful ||
+      this.disk !== "UpToDate"
+    ) {
+      return this.adminDone(commandId, false, "Need access to UpToDate data");
+    }
+    p.verifyCursor = 0;
+    p.verifyOutOfSync = 0;
+    p.verifyPending.clear();
+    this.setReplication(p, "VerifyS");
+    this.adminDone(commandId, true);
+  }
+
+  private verifyTick(p: PeerState): void {
+    if (p.replication !== "VerifyS") return;
+    let budget = p.rate.blocksThisTick(
+      p.verifyPending.size * resyncChunkBlocks,
+      p.resyncDoneLastTick,
+      this.appIoLastTick,
+    );
+    while (budget > 0 && p.verifyCursor < this.config.sizeBlocks) {
+      const b = p.verifyCursor;
+      const count = Math.min(resyncChunkBlocks, this.config.sizeBlocks - b);
+      p.verifyCursor += count;
+      p.verifyPending.set(b, [-1, -1]);
+      const op = makeOp("verifySourceRead", false, b, count);
+      op.peer = p.peer;
+      this.ops.push(op);
+      this.send(p.peer, { type: "verifyRequest", block: b, blockCount: count });
+      budget -= count;
+    }
+    this.maybeFinishVerify(p);
+  }
+
+  private onVerifyRequest(p: PeerState, m: Extract<PeerMessage, { type: "verifyRequest" }>): void {
+    if (p.replication === "Established") this.setReplication(p, "VerifyT");
+    const op = makeOp("verifyTargetRead", false, m.block, m.blockCount);
+    op.peer = p.peer;
+    this.ops.push(op);
+  }
+
+  private verifyReadDone(op: LocalOp, ok: boolean, data: Uint8Array | undefined): void {
+    const p = this.peerStates[op.peer]!;
+    const digest = ok ? crc32c(data!) : -1;
+    if (op.kind === "verifyTargetRead") {
+      this.send(p.peer, {
+        type: "verifyReply",
+        block: op.firstBlock,
+        blockCount: op.blockCount,
+        ok,
+        digest,
+      });
+      return;
+    }
+    const entry = p.verifyPending.get(op.firstBlock);
+    if (entry === undefined) return;
+    entry[0] = digest;
+    this.verifyCompare(p, op.firstBlock, op.blockCount, entry);
+  }
+
+  private onVerifyReply(p: PeerState, m: Extract<PeerMessage, { type: "verifyReply" }>): void {
+    const entry = p.verifyPending.get(m.block);
+    if (entry === undefined) return;
+    entry[1] = m.ok ? m.digest : -2;
+    this.verifyCompare(p, m.block, m.blockCount, entry);
+  }
+
+  private verifyCompare(p: PeerState, block: number, count: number, entry: [number, number]): void {
+    if (entry[0] === -1 || entry[1] === -1) return;
+    p.verifyPending.delete(block);
+    p.resyncDoneThisTick += count;
+    if (entry[0] !== entry[1]) {
+      p.verifyOutOfSync += count;
+      this.markOutOfSync(p, block, count);
+    }
+    this.maybeFinishVerify(p);
+  }
+
+  private maybeFinishVerify(p: PeerState): void {
+    if (p.replication !== "VerifyS") return;
+    if (p.verifyCursor < this.config.sizeBlocks || p.verifyPending.size > 0) return;
+    this.send(p.peer, { type: "verifyDone" });
+    this.emitState({ kind: "verifyDone", peer: p.peer, outOfSyncBlocks: p.verifyOutOfSync });
+    this.setReplication(p, "Established");
+    // Differences found: repair them now, this node being the reference.
+    if (p.bitmap.count() > 0) this.startResyncAsSource(p, false);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Messages from peers.
+
+  private onPeerMessage(from: NodeId, m: PeerMessage): void {
+    const p = this.peerStates[from];
+    assert(p !== undefined, "message from a known peer");
+    if (!p.link) return; // A message of a connection we already gave up.
+    if (p.connection === "Disconnecting") return;
+    p.lastRecvTick = this.tickNow;
+    // Any traffic proves the peer alive; a ping ack queued behind data is not a timeout.
+    p.pingSentTick = -1;
+    if (m.type !== "state" && !p.handshakeDone && m.type !== "ping" && m.type !== "pingAck") {
+      return this.dropPeer(p, true); // Protocol error: state must come first.
+    }
+    switch (m.type) {
+      case "state":
+        return this.onState(p, m);
+      case "data":
+        return this.onData(p, m);
+      case "recvAck":
+      case "writeAck":
+        return this.onAck(from, m.seq, true);
+      case "negAck":
+        return this.onAck(from, m.seq, false);
+      case "barrier":
+        p.barriersPending.push(m.epoch);
+        return;
+      case "barrierAck":
+        return this.onBarrierAck(p, m.epoch);
+      case "readRequest":
+        return this.onReadRequest(p, m);
+      case "readReply":
+        return this.onReadReply(from, m);
+      case "promoteRequest":
+        return this.onPromoteRequest(p, m.id);
+      case "promoteReply":
+        return this.onPromoteReply(p, m.id, m.granted);
+      case "bitmap":
+        return this.onBitmap(p, m);
+      case "syncStart":
+        return this.onSyncStart(p);
+      case "resyncRequest":
+        return this.onResyncRequest(p, m.block, m.blockCount);
+      case "checksumRequest":
+        return this.onChecksumRequest(p, m);
+      case "resyncReply":
+        return this.onResyncReply(p, m);
+      case "inSync":
+      case "resyncAck":
+        return this.onResyncAck(p, m.block, m.blockCount);
+      case "resyncDone":
+        return this.onResyncDone(p);
+      case "verifyRequest":
+        return this.onVerifyRequest(p, m);
+      case "verifyReply":
+        return this.onVerifyReply(p, m);
+      case "verifyDone":
+        if (p.replication === "VerifyT") this.setReplication(p, "Established");
+        return;
+      case "peerAck":
+        return this.onPeerAck(p, m);
+      case "ping":
+        this.send(from, { type: "pingAck" });
+        return;
+      case "pingAck":
+        p.pingSentTick = -1;
+        if (p.confirmPending > 0) {
+          p.confirmedRound = p.confirmPending;
+          p.confirmPending = 0;
+        }
+        return;
+    }
+  }
+
+  /** A replicated write from a Primary peer. */
+  private onData(p: PeerState, m: Extract<PeerMessage, { type: "data" }>): void {
+    const count = m.data.length / blockSizeBytes;
+    if (
+      !this.diskful ||
+      this.disk === "Diskless" ||
+      m.firstBlock + count > this.config.sizeBlocks
+    ) {
+      this.send(p.peer, { type: "negAck", seq: m.seq });
+      return;
+    }
+    if (m.ack === "recv") this.send(p.peer, { type: "recvAck", seq: m.seq });
+    // Peers that do not get this write from us or the Primary now lack it.
+    for (const q of this.peers) {
+      const gets =
+        m.targets !== undefined ? (m.targets & (1 << q.peer)) !== 0 : this.getsWritesFrom(q, p);
+      if (q !== p && q.diskful && !gets) this.markOutOfSync(q, m.firstBlock, count);
+    }
+    if (this.appWrittenWriter !== p.peer) this.resetAppWritten(p.peer);
+    this.appWritten.setRange(m.firstBlock, count);
+    this.syncCovered?.setRange(m.firstBlock, count);
+    // Until the Primary's peer ack says who holds this write, other nodes may lack it.
+    p.unackedWrites.set(m.firstBlock, count);
+    const op = makeOp("peerWrite", true, m.firstBlock, count);
+    op.peer = p.peer;
+    op.seq = m.seq;
+    op.epoch = m.epoch;
+    op.ack = m.ack;
+    op.data = m.data;
+    op.aux = p.linkGen;
+    op.needMetaSeq = this.writeGateMetaSeq;
+    if (!this.config.faults.skipActivityLog) op.alState = 1;
+    p.recvEpochPending.set(m.epoch, (p.recvEpochPending.get(m.epoch) ?? 0) + 1);
+    this.ops.push(op);
+  }
+
+  private onPeerAck(p: PeerState, m: Extract<PeerMessage, { type: "peerAck" }>): void {
+    if (p.unackedWrites.get(m.firstBlock) === m.blockCount) p.unackedWrites.delete(m.firstBlock);
+    if (!this.diskful || m.firstBlock + m.blockCount > this.config.sizeBlocks) return;
+    for (const q of this.peers) {
+      if (q === p || !q.diskful || (m.mask & (1 << q.peer)) !== 0) continue;
+      this.markOutOfSync(q, m.firstBlock, m.blockCount);
+    }
+  }
+
+  private peerWriteDone(op: LocalOp, ok: boolean): void {
+    if (op.alState === 2) this.al.release(op.firstBlock, op.blockCount);
+    op.alState = 0;
+    const p = this.peerStates[op.peer]!;
+    if (!p.link || op.aux !== p.linkGen) return; // Written for a connection that is gone.
+    const n = (p.recvEpochPending.get(op.epoch) ?? 1) - 1;
+    if (n <= 0) p.recvEpochPending.delete(op.epoch);
+    else p.recvEpochPending.set(op.epoch, n);
+    if (!ok) this.send(p.peer, { type: "negAck", seq: op.seq });
+    else if (op.ack === "write") this.send(p.peer, { type: "writeAck", seq: op.seq });
+  }
+
+  /** Barriers from `p` whose epochs have no write in flight get their flush. */
+  private pumpBarriers(p: PeerState): void {
+    if (!p.link || p.barriersPending.length === 0) return;
+    const epoch = p.barriersPending[0]!;
+    for (const e of p.recvEpochPending.keys()) if (e <= epoch) return;
+    if (p.barrierFlushing) return;
+    if (!this.diskful || this.disk === "Diskless") {
+      p.barriersPending.shift();
+      this.send(p.peer, { type: "barrierAck", epoch });
+      return;
+    }
+    const op = makeOp("flushBarrier", false, 0, 0);
+    p.barrierFlushing = true;
+    op.peer = p.peer;
+    op.seq = p.linkGen;
+    op.epoch = epoch;
+    op.aux = this.al.flushStart();
+    this.issueFlush(op);
+  }
+
+  private barrierFlushDone(op: LocalOp, ok: boolean): void {
+    const p = this.peerStates[op.peer]!;
+    if (ok) this.al.flushDone(op.aux);
+    if (op.seq !== p.linkGen) return;
+    p.barrierFlushing = false;
+    // A failed flush detaches the disk (onLocalIoError) and the link decides the rest.
+    if (!ok || !p.link || p.barriersPending[0] !== op.epoch) return;
+    p.barriersPending.shift();
+    this.send(p.peer, { type: "barrierAck", epoch: op.epoch });
+  }
+
+  private onBarrierAck(p: PeerState, epoch: number): void {
+    if (epoch > p.barrierAckedEpoch) p.barrierAckedEpoch = epoch;
+    const tl = p.transferLog;
+    let drop = 0;
+    while (drop < tl.length && tl[drop]! <= epoch) drop += 3;
+    if (drop > 0) tl.splice(0, drop);
+  }
+
+  private onReadRequest(p: PeerState, m: Extract<PeerMessage, { type: "readRequest" }>): void {
+    if (
+      !this.diskful ||
+      this.disk !== "UpToDate" ||
+      m.firstBlock + m.blockCount > this.config.sizeBlocks
+    ) {
+      this.send(p.peer, { type: "readReply", id: m.id, ok: false });
+      return;
+    }
+    const op = makeOp("peerRead", false, m.firstBlock, m.blockCount);
+    op.peer = p.peer;
+    op.aux = m.id;
+    this.ops.push(op);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Roles and promotion (a two-phase commit among connected peers).
+
+  private onAdmin(commandId: number, c: AdminCommand): void {
+    switch (c.type) {
+      case "primary":
+        return this.promote(commandId, c.force === true, false);
+      case "secondary":
+        return this.demote(commandId);
+      case "open":
+        this.openCount++;
+        if (this.role === "Primary" || !this.config.options.autoPromote) {
+          return this.adminDone(commandId, true);
+        }
+        return this.promote(commandId, false, true);
+      case "close":
+        if (this.openCount > 0) this.openCount--;
+        if (this.openCount === 0 && this.autoPromoted) return this.demote(commandId);
+        return this.adminDone(commandId, true);
+      case "connect":
+        return this.adminConnect(commandId, c.peer, c.discardMyData === true);
+      case "disconnect":
+        for (const p of this.peers)
+          if (c.peer === undefined || c.peer === p.peer) this.dropPeer(p, false);
+        return this.adminDone(commandId, true);
+      case "invalidate":
+        return this.invalidate(commandId);
+      case "verify":
+        return this.startVerify(commandId, c.peer);
+    }
+  }
+
+  private adminConnect(commandId: number, peer: NodeId | undefined, discard: boolean): void {
+    for (const p of this.peers) {
+      if (peer !== undefined && p.peer !== peer) continue;
+      p.discardMyData = discard;
+      if (!p.want) {
+        p.want = true;
+        this.setConnection(p, "Connecting");
+        this.emit({ type: "connectPeer", peer: p.peer });
+      }
+    }
+    this.adminDone(commandId, true);
+  }
+
+  private invalidate(commandId: number): void {
+    if (!this.diskful || this.role === "Primary")
+      return this.adminDone(commandId, false, "Need access to UpToDate data");
+    this.consistent = false;
+    this.wasUpToDate = false;
+    this.setDisk("Inconsistent");
+    this.persistSuperblock();
+    // Reconnect so that the handshake picks a full sync from an UpToDate peer.
+    for (const p of this.peers) if (p.link) this.dropPeer(p, true);
+    this.adminDone(commandId, true);
+  }
+
+  private promote(commandId: number, force: boolean, auto: boolean): void {
+    if (this.role === "Primary") return this.adminDone(commandId, true);
+    if (this.pendingPromotion !== undefined)
+      return this.adminDone(commandId, false, "State change in progress");
+    const ignore = this.config.faults.ignoreSinglePrimary === true;
+    if (!force && !ignore && this.config.options.quorum !== "off" && !this.quorumOk()) {
+      return this.adminDone(commandId, false, "No quorum");
+    }
+    if (!this.hasDataAccess() && !this.resyncingAsTarget()) {
+      if (!(force && this.diskful && (this.disk === "Consistent" || this.disk === "Outdated"))) {
+        return this.adminDone(commandId, false, "Need access to UpToDate data");
+      }
+      this.becomeUpToDate();
+    }
+    if (!this.config.options.allowTwoPrimaries && !ignore) {
+      for (const p of this.peers) {
+        if ((p.established && p.peerRole === "Primary") || p.grantedUntilTick >= this.tickNow) {
+          return this.adminDone(commandId, false, "Multiple primaries not allowed by config");
+        }
+      }
+    }
+    let waitMask = 0;
+    const id = this.promotionIdNext++;
+    if (!this.config.options.allowTwoPrimaries && !ignore) {
+      for (const p of this.peers) {
+        if (!p.established) continue;
+        waitMask |= 1 << p.peer;
+        this.send(p.peer, { type: "promoteRequest", id });
+      }
+    }
+    this.pendingPromotion = { commandId, id, waitMask, force };
+    this.autoPromoted = auto;
+    this.maybeFinishPromotion();
+  }
+
+  private onPromoteRequest(p: PeerState, id: number): void {
+    let granted = true;
+    if (this.role === "Primary" && !this.config.options.allowTwoPrimaries) granted = false;
+    if (this.pendingPromotion !== undefined && this.nodeId < p.peer) granted = false;
+    for (const q of this.peers) {
+      if (q === p) continue;
+      if (q.grantedUntilTick >= this.tickNow) granted = false;
+      // Another Primary we follow: a second one may not arise through us.
+      const two = this.config.options.allowTwoPrimaries;
+      if (!two && q.established && q.peerRole === "Primary") granted = false;
+    }
+    // A requester whose data is behind the newest generation we know (our own, or for a
+    // diskless node the last Primary's) missed writes that a Primary completed: no vote.
+    const known = this.diskful ? this.sbCurrentUuid : this.lastPrimaryUuid;
+    const u = p.peerUuids;
+    if (p.diskful && known !== 0 && u !== undefined && u.currentUuid !== known) {
+      if (u.historyUuids.includes(known) === false && this.knowsUuid(u.currentUuid)) {
+        granted = false;
+      }
+    }
+    if (granted) p.grantedUntilTick = this.tickNow + this.config.options.timeoutTicks;
+    this.send(p.peer, { type: "promoteReply", id, granted });
+  }
+
+  /** Whether `uuid` is in our past: data of that generation is older than ours. */
+  private knowsUuid(uuid: number): boolean {
+    if (this.diskful) return this.sbHistoryUuids.includes(uuid);
+    return uuid !== this.lastPrimaryUuid && this.lastPrimaryHistory.includes(uuid);
+  }
+
+  private onPromoteReply(p: PeerState, id: number, granted: boolean): void {
+    const pending = this.pendingPromotion;
+    if (pending === undefined || pending.id !== id) return;
+    pending.waitMask &= ~(1 << p.peer);
+    if (!granted) {
+      this.pendingPromotion = undefined;
+      return this.adminDone(pending.commandId, false, "Multiple primaries not allowed by config");
+    }
+    this.maybeFinishPromotion();
+  }
+
+  private maybeFinishPromotion(): void {
+    const pending = this.pendingPromotion;
+    if (pending === undefined || pending.waitMask !== 0) return;
+    // A handshake under way was decided on our Secondary snapshot: let it finish first.
+    for (const p of this.peers) if (p.link && p.want && !p.handshakeDone) return;
+    if (!this.hasDataAccess()) {
+      // A resync toward UpToDate data is running: the promotion completes once it is done.
+      if (this.resyncingAsTarget()) return;
+      this.pendingPromotion = undefined;
+      return this.adminDone(pending.commandId, false, "Need access to UpToDate data");
+    }
+    this.pendingPromotion = undefined;
+    const ignore = this.config.faults.ignoreSinglePrimary === true;
+    if (!this.config.options.allowTwoPrimaries && !ignore) {
+      // A Primary may have connected while we waited for the votes.
+      for (const p of this.peers) {
+        if (p.established && p.peerRole === "Primary") {
+          return this.adminDone(
+            pending.commandId,
+            false,
+            "Multiple primaries not allowed by config",
+          );
+        }
+      }
+    }
+    if (this.config.options.quorum !== "off" && !this.quorumOk() && !pending.force && !ignore) {
+      return this.adminDone(pending.commandId, false, "No quorum");
+    }
+    this.role = "Primary";
+    this.promotionSeq++;
+    this.emitState({ kind: "role", role: "Primary" });
+    if (this.diskful) {
+      this.primaryFlag = true;
+      this.writeGateMetaSeq = this.persistSuperblock();
+      // Promoted while a peer is away: a new generation, so a split brain is detectable.
+      if (this.disk === "UpToDate") this.maybeRotateUuid();
+    }
+    this.broadcastState();
+    this.adminDone(pending.commandId, true);
+  }
+
+  private demote(commandId: number): void {
+    if (this.role !== "Primary") return this.adminDone(commandId, true);
+    if (this.writes.length > 0 || this.flushes.length > 0 || this.heldWrites.length > 0) {
+      return this.adminDone(commandId, false, "Device is held open by someone");
+    }
+    this.role = "Secondary";
+    this.autoPromoted = false;
+    this.emitState({ kind: "role", role: "Secondary" });
+    this.failSuspended("EIO");
+    if (this.diskful && this.disk !== "Diskless") {
+      // Clear the primary flag only once our data is durable: a crash before that still
+      // counts as a Primary crash and resyncs the hot extents.
+      const op = makeOp("flushDemote", false, 0, 0);
+      op.aux = this.al.flushStart();
+      this.issueFlush(op);
+    }
+    this.broadcastState();
+    this.adminDone(commandId, true);
+  }
+
+  /** Demotes at once, failing whatever IO is still open. */
+  private forceSecondary(): void {
+    // Writes not yet issued never reach a disk; issued ones finish (and release the AL).
+    for (let i = 0; i < this.ops.length; i++) {
+      const op = this.ops[i]!;
+      if (op.issued || op.kind !== "clientWrite") continue;
+      this.ops.splice(i--, 1);
+      const w = op.writeReq!;
+      if (w.alHeld) this.al.release(w.firstBlock, w.blockCount);
+      w.alHeld = false;
+      w.localPending = false;
+    }
+    for (const w of this.writes.splice(0)) {
+      this.writesBySeq.delete(w.seq);
+      this.sendPeerAcks(w);
+      w.phase = "done";
+      this.completeRequest(w.requestId, false, "EIO");
+    }
+    for (const f of this.flushes.splice(0)) {
+      if (f.write === undefined) this.completeRequest(f.requestId, false, "EIO");
+    }
+    this.failSuspended("EIO");
+    for (const id of this.confirmHeld.splice(0)) this.completeRequest(id, false, "EIO");
+    this.confirmNeeded = 0;
+    this.role = "Secondary";
+    this.autoPromoted = false;
+    this.emitState({ kind: "role", role: "Secondary" });
+    if (this.suspended) {
+      this.suspended = false;
+      this.emitState({ kind: "suspended", suspended: false });
+    }
+  }
+
+  /** A resync from a source with UpToDate data runs (or waits its turn) toward us. */
+  private resyncingAsTarget(): boolean {
+    if (!this.diskful || this.disk !== "Inconsistent") return false;
+    for (const p of this.peers) {
+      const targetish =
+        p.replication === "SyncTarget" ||
+        p.replication === "WFBitMapT" ||
+        p.replication === "PausedSyncT";
+      if (targetish && p.established && p.peerDisk === "UpToDate") return true;
+    }
+    return false;
+  }
+
+  private dataConsistent(): boolean {
+    return this.disk === "UpToDate" || this.disk === "Outdated" || this.disk === "Consistent";
+  }
+
+  private hasDataAccess(): boolean {
+    if (this.diskful && this.disk === "UpToDate") return true;
+    if (this.diskful && this.disk !== "Diskless" && this.disk !== "Failed") return false;
+    for (const p of this.peers) if (p.established && p.peerDisk === "UpToDate") return true;
+    return false;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Quorum.
+
+  private quorumOk(): boolean {
+    return this.config.options.quorum === "off" || this.quorum;
+  }
+
+  private updateQuorum(): void {
+    let reachable = 1;
+    // A peer counts once it confirmed the connection (its state after its own handshake):
+    // a peer that refuses us (it follows another Primary) never lends us its vote.
+    for (const p of this.peers) {
+      if ((p.established && p.confirmed) || (p.link && p.renegotiating)) reachable++;
+    }
+    const q = hasQuorum(this.config.options.quorum, this.config.nodes.length, reachable);
+    if (q === this.quorum) return;
+    this.quorum = q;
+    this.emitState({ kind: "quorum", quorum: q });
+    if (!q) {
+      if (this.role === "Secondary" && this.disk === "UpToDate") {
+        // A secondary cut off from the majority can no longer vouch for its data.
+        this.wasUpToDate = false;
+        this.setDisk("Outdated");
+        this.persistSuperblock();
+      }
+      if (this.role === "Primary" && this.config.options.onNoQuorum === "suspend-io") {
+        this.suspended = true;
+        this.emitState({ kind: "suspended", suspended: true });
+      }
+      return;
+    }
+    if (this.suspended) {
+      this.suspended = false;
+      this.emitState({ kind: "suspended", suspended: false });
+    }
+    const held = this.heldWrites.splice(0);
+    for (const w of held)
+      this.completeRequest(w.requestId, this.canWrite(), this.canWrite() ? undefined : "EIO");
+    const events = this.suspendedEvents.splice(0);
+    for (const e of events) this.replay(e);
+  }
+
+  private replay(e: Event): void {
+    if (e.type === "clientWrite") this.onClientWrite(e);
+    else if (e.type === "clientRead") this.onClientRead(e);
+    else if (e.type === "clientFlush") this.onClientFlush(e.requestId);
+  }
+
+  private failSuspended(error: IoErrorCode): void {
+    for (const e of this.suspendedEvents.splice(0)) {
+      if (e.type === "clientWrite" || e.type === "clientRead" || e.type === "clientFlush") {
+        this.completeRequest(e.requestId, false, error);
+      }
+    }
+    for (const w of this.heldWrites.splice(0)) this.completeRequest(w.requestId, false, error);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Time: pings, timeouts, ko-count, epochs, resync pacing.
+
+  private onTick(): void {
+    this.tickNow++;
+    const o = this.config.options;
+    this.appIoLastTick = this.appIoThisTick;
+    this.appIoThisTick = false;
+    for (const p of this.peers) {
+      p.resyncDoneLastTick = p.resyncDoneThisTick;
+      p.resyncDoneThisTick = 0;
+      if (!p.link) continue;
+      if (p.connection === "Disconnecting") {
+        if (this.tickNow >= p.dropAtTick) this.dropPeer(p, false);
+        continue;
+      }
+      if (p.pingSentTick >= 0 && this.tickNow - p.pingSentTick >= o.pingTimeoutTicks) {
+        this.dropPeer(p, true);
+        continue;
+      }
+      if (!p.handshakeDone && this.tickNow - p.lastRecvTick >= o.timeoutTicks) {
+        this.dropPeer(p, true);
+        continue;
+      }
+      if (this.peerTooSlow(p)) {
+        this.dropPeer(p, true);
+        continue;
+      }
+      if (this.shouldRenegotiate(p)) {
+        this.renegotiate(p, true);
+        continue;
+      }
+      if (p.pingSentTick < 0 && this.tickNow - p.lastRecvTick >= o.pingIntTicks) {
+        p.pingSentTick = this.tickNow;
+        this.send(p.peer, { type: "ping" });
+      }
+      this.resyncTick(p);
+      this.verifyTick(p);
+    }
+    // An idle epoch is closed so that peers flush and the transfer log drains.
+    if (this.epochWrites > 0 && this.tickNow - this.epochTick >= 1) this.closeEpoch();
+  }
+
+  /**
+   * Bits for a peer we are Established with (from peer acks or reconciliation) are only
+   * resolved by a handshake: renegotiate, at most once per timeout.
+   */
+  private shouldRenegotiate(p: PeerState): boolean {
+    if (!p.established || p.replication !== "Established" || !this.diskful || !p.diskful) {
+      return false;
+    }
+    const peerConsistent =
+      p.peerDisk === "UpToDate" || p.peerDisk === "Outdated" || p.peerDisk === "Consistent";
+    const bits = p.bitmap.count() > 0 && this.disk === "UpToDate" && peerConsistent;
+    // An Inconsistent node next to UpToDate data without a resync: the handshake that
+    // decided "none" saw other disk states; look again.
+    const behind =
+      (this.disk === "Outdated" || this.disk === "Consistent") &&
+      p.peerUuids !== undefined &&
+      p.peerUuids.currentUuid !== this.sbCurrentUuid;
+    const stuck = (this.disk === "Inconsistent" || behind) && p.peerDisk === "UpToDate";
+    if (!bits && !stuck) return false;
+    for (const q of this.peers) {
+      // A resync under way (or waiting its turn) will settle it.
+      if (q.replication !== "Established" && q.replication !== "Off") return false;
+    }
+    if (this.tickNow - p.renegotiateTick < this.config.options.timeoutTicks) return false;
+    for (const w of this.writes) if ((w.acksPendingMask & (1 << p.peer)) !== 0) return false;
+    return p.unackedWrites.size === 0;
+  }
+
+  /** Restarts the handshake on a live link (the connection and quorum stay up). */
+  private renegotiate(p: PeerState, initiator: boolean): void {
+    p.renegotiateTick = this.tickNow;
+    p.handshakeDone = false;
+    p.renegotiating = true;
+    if (initiator) p.lastRecvTick = this.tickNow;
+    p.sent = this.snapshot(p);
+    // The initiator asks (reply=false); the answer must not look like a new request.
+    this.send(p.peer, this.stateMessage(p.sent, !initiator));
+  }
+
+  /** ko-count: the oldest write (or read) the peer owes us is older than koCount × timeout. */
+  private peerTooSlow(p: PeerState): boolean {
+    const o = this.config.options;
+    if (o.koCount === 0) return false;
+    const limit = o.timeoutTicks * o.koCount;
+    const bit = 1 << p.peer;
+    for (const w of this.writes) {
+      if ((w.acksPendingMask & bit) !== 0 && this.tickNow - w.startTick > limit) return true;
+    }
+    for (const r of this.remoteReads.values()) {
+      if (r.peer === p.peer && this.tickNow - r.startTick > limit) return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Plumbing.
+
+  /** Runs every queue until nothing more can start. */
+  private pump(): void {
+    this.releaseConfirmHeld();
+    this.pumpWrites();
+    this.pumpFlushes();
+    this.pumpOps();
+    for (const p of this.peers) this.pumpBarriers(p);
+    this.maybeFinishPromotion();
+  }
+
+  private send(to: NodeId, message: PeerMessage): void {
+    this.emit({ type: "send", to, message });
+  }
+
+  private emit(effect: Effect): void {
+    this.effects.push(effect);
+  }
+
+  private emitState(change: StateChange): void {
+    this.emit({ type: "stateChanged", change });
+  }
+
+  private completeRequest(
+    requestId: number,
+    ok: boolean,
+    error?: IoErrorCode,
+    data?: Uint8Array,
+  ): void {
+    if (ok)
+      this.emit({
+        type: "completeRequest",
+        requestId,
+        ok,
+        ...(data !== undefined ? { data } : {}),
+      });
+    else this.emit({ type: "completeRequest", requestId, ok, error: error ?? "EIO" });
+  }
+
+  private adminDone(commandId: number, ok: boolean, error?: string): void {
+    if (ok) this.emit({ type: "adminCompleted", commandId, ok });
+    else this.emit({ type: "adminCompleted", commandId, ok, error: error ?? "failed" });
+  }
+
+  private setDisk(disk: DiskState): void {
+    if (this.disk === disk) return;
+    this.disk = disk;
+    this.emitState({ kind: "disk", disk });
+  }
+
+  private setConnection(p: PeerState, c: PeerState["connection"]): void {
+    if (p.connection === c) return;
+    p.connection = c;
+    this.emitState({ kind: "connection", peer: p.peer, connection: c });
+  }
+
+  private setReplication(p: PeerState, r: PeerState["replication"]): void {
+    if (p.replication === r) return;
+    p.replication = r;
+    this.emitState({ kind: "replication", peer: p.peer, replication: r });
+  }
+
+  private setPeerDisk(p: PeerState, d: DiskState): void {
+    if (p.peerDisk === d) return;
+    p.peerDisk = d;
+    this.emitState({ kind: "peerDisk", peer: p.peer, disk: d });
+  }
+}
+
+function newFlush(
+  requestId: number,
+  beforeSubmitSeq: number,
+  write: WriteReq | undefined,
+): FlushReq {
+  return {
+    requestId,
+    beforeSubmitSeq,
+    write,
+    started: false,
+    localPending: false,
+    localOk: false,
+    peerEpochs: new Array<number>(32).fill(-1),
+  };
+}
+
+function overlaps(aFirst: number, aCount: number, bFirst: number, bCount: number): boolean {
+  return aFirst < bFirst + bCount && bFirst < aFirst + aCount;
+}
+
+export function createReplica(
+  config: ResourceConfig,
+  nodeId: NodeId,
+  persisted?: PersistedMeta,
+): Replica {
+  return new Replica(config, nodeId, persisted);
+}

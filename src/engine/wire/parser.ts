@@ -1,0 +1,123 @@
+//! A push parser for peer frames (the shape of nats.js's parser): feed it whatever bytes the
+//! socket delivered, in any split, and it calls `onMessage` for each complete frame in order.
+//!
+//! Memory model: the parser holds at most one header (12 bytes) and one payload (bounded by
+//! payloadBytesMax, or the lower `limitPayload` bound, and allocated only after the header
+//! was validated). A frame that lies wholly
+//! inside one pushed chunk is decoded in place, without a copy; its block data then aliases
+//! that chunk, so the caller must not reuse a chunk after pushing it (socket chunks are fresh).
+//!
+//! Errors: a malformed frame throws ProtocolError from `push`, and the parser is then dead
+//! (every later push throws the same error): after garbage there is no way to find the next
+//! frame boundary, so the connection must be closed.
+
+import { ProtocolError } from "../../stdx/errors.js";
+import { assert } from "../../stdx/assert.js";
+import {
+  decodeFrameHeader,
+  decodePayload,
+  frameHeaderBytes,
+  payloadBytesMax,
+  type FrameHeader,
+  type WireMessage,
+} from "./codec.js";
+
+export class FrameParser {
+  private readonly header = new Uint8Array(frameHeaderBytes);
+  private headerFill = 0;
+  private current: FrameHeader | undefined;
+  private payload: Uint8Array | undefined;
+  private payloadFill = 0;
+  private failure: ProtocolError | undefined;
+  /** Current payload bound; see `limitPayload`. */
+  private payloadLimitBytes = payloadBytesMax;
+
+  constructor(private readonly onMessage: (message: WireMessage) => void) {}
+
+  /**
+   * Lowers (or restores) the largest payload accepted, e.g. to a few KiB until the peer is
+   * authenticated, so an unauthenticated connection cannot make us buffer 32 MiB.
+   */
+  limitPayload(bytes: number): void {
+    assert(Number.isInteger(bytes) && bytes >= 0 && bytes <= payloadBytesMax, "payload limit");
+    this.payloadLimitBytes = bytes;
+  }
+
+  private checkedHeader(bytes: Uint8Array): FrameHeader {
+    const h = decodeFrameHeader(bytes);
+    if (h.payloadBytes > this.payloadLimitBytes)
+      throw new ProtocolError(
+        `frame payload of ${h.payloadBytes} bytes exceeds ${this.payloadLimitBytes} at this stage`,
+      );
+    return h;
+  }
+
+  /** Bytes buffered towards the next frame: at most one header plus one bounded payload. */
+  get bufferedBytes(): number {
+    return this.headerFill + this.payloadFill;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.failure) throw this.failure;
+    try {
+      this.consume(chunk);
+    } catch (err) {
+      if (err instanceof ProtocolError) this.failure = err;
+      throw err;
+    }
+  }
+
+  private consume(chunk: Uint8Array): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.current === undefined && this.headerFill === 0) {
+        if (chunk.length - at >= frameHeaderBytes) {
+          const h = this.checkedHeader(chunk.subarray(at, at + frameHeaderBytes));
+          at += frameHeaderBytes;
+          if (chunk.length - at >= h.payloadBytes) {
+            // Fast path: the whole frame is in this chunk; decode it in place.
+            const payload = chunk.subarray(at, at + h.payloadBytes);
+            at += h.payloadBytes;
+            this.onMessage(decodePayload(h.code, payload));
+          } else {
+            this.begin(h);
+          }
+          continue;
+        }
+      }
+      if (this.current === undefined) {
+        const n = Math.min(frameHeaderBytes - this.headerFill, chunk.length - at);
+        this.header.set(chunk.subarray(at, at + n), this.headerFill);
+        this.headerFill += n;
+        at += n;
+        if (this.headerFill < frameHeaderBytes) return;
+        this.headerFill = 0;
+        this.begin(this.checkedHeader(this.header));
+      } else {
+        const payload = this.payload!;
+        const n = Math.min(payload.length - this.payloadFill, chunk.length - at);
+        payload.set(chunk.subarray(at, at + n), this.payloadFill);
+        this.payloadFill += n;
+        at += n;
+      }
+      this.maybeFinish();
+    }
+  }
+
+  private begin(h: FrameHeader): void {
+    assert(this.current === undefined, "one frame at a time");
+    this.current = h;
+    this.payload = new Uint8Array(h.payloadBytes);
+    this.payloadFill = 0;
+  }
+
+  private maybeFinish(): void {
+    const h = this.current;
+    if (h === undefined || this.payloadFill < h.payloadBytes) return;
+    const payload = this.payload!;
+    this.current = undefined;
+    this.payload = undefined;
+    this.payloadFill = 0;
+    this.onMessage(decodePayload(h.code, payload));
+  }
+}

@@ -1,0 +1,543 @@
+//! Peer links: one TCP (optionally TLS) connection per pair of nodes of a resource, carrying
+//! the frames of docs/protocol.md. This is shell code: sockets, timers, randomness and HMAC
+//! live here; framing, message layouts and handshake rules come from src/engine/wire.
+//!
+//! Model:
+//! - For each pair of nodes exactly one side dials (`PeerLink.dial`) and the other accepts
+//!   (`PeerListener.accept`); the daemon decides which (for example, the lower node id
+//!   dials). The dialer reconnects with exponential backoff, bounded by
+//!   `reconnectDelayMsMax`, until `close()`.
+//! - A connection becomes usable only after the handshake: hellos checked, and with a
+//!   shared secret both sides proved it by HMAC-SHA256 challenge-response. Replication
+//!   frames received earlier are a protocol error; frames received after the peer's proof
+//!   but before our own check finished are held back, and dropped if the check fails.
+//! - Outgoing frames are corked and flushed once per event-loop turn (setImmediate), so a
+//!   burst of sends from one turn leaves in one vectored write; block data is not copied.
+//! - Keepalive: when nothing arrived for `pingIntervalMs`, the link sends `ping`; when still
+//!   nothing arrived `pingTimeoutMs` later, the connection is dropped. Every frame counts as
+//!   a sign of life. Incoming pings are answered here and still delivered upwards (the
+//!   engine answers them too; an extra pingAck is harmless to it).
+//! - Any error ends the connection, never the process: the owner hears `onDisconnected`,
+//!   and a dialing link tries again.
+
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { MirraError, ProtocolError } from "../stdx/errors.js";
+import { assert } from "../stdx/assert.js";
+import { createLogger, type Logger } from "./log.js";
+import type { PeerMessage } from "../engine/types.js";
+import {
+  FrameParser,
+  authMessage,
+  checkHello,
+  encodeFrameParts,
+  helloFor,
+  payloadBytesMax,
+  rejectReason,
+  type HandshakeExpectation,
+  type HandshakeMessage,
+  type WireMessage,
+} from "../engine/wire/mod.js";
+
+export interface PeerTlsOptions {
+  /** PEM certificate chain of this node. */
+  readonly cert: string | Buffer;
+  /** PEM private key of this node. */
+  readonly key: string | Buffer;
+  /** PEM CA certificate(s) that signed the peers' certificates. Peers must present one. */
+  readonly ca: string | Buffer;
+}
+
+export interface PeerLinkOptions extends HandshakeExpectation {
+  /** Shared secret of the resource; absent = no authentication (trusted network only). */
+  readonly secret?: string | Uint8Array;
+  readonly tls?: PeerTlsOptions;
+  /** Silence before a keepalive ping; 0 disables keepalive. @default 10000 */
+  readonly pingIntervalMs?: number;
+  /** Silence after a ping before the connection is dropped. @default 5000 */
+  readonly pingTimeoutMs?: number;
+  /** Time each handshake step may take (waiting for one peer frame). @default 10000 */
+  readonly handshakeTimeoutMs?: number;
+  /** First reconnect delay, doubled after each failure. @default 100 */
+  readonly reconnectDelayMsMin?: number;
+  /** Upper bound of the reconnect delay. @default 10000 */
+  readonly reconnectDelayMsMax?: number;
+  /**
+   * Bytes queued on the socket beyond which the peer counts as too slow and the connection
+   * is dropped (the engine then tracks the peer in its bitmap instead of waiting for it).
+   * @default 134217728 (128 MiB)
+   */
+  readonly sendQueueBytesMax?: number;
+  readonly logger?: Logger;
+}
+
+/** Largest frame payload accepted before the peer is authenticated. */
+export const handshakePayloadBytesMax = 4096;
+
+export interface PeerLinkCallbacks {
+  /** A replication message from the peer, in order. Block data aliases the socket chunk. */
+  onMessage(message: PeerMessage): void;
+  /** The handshake completed: messages may be sent now. */
+  onConnected?(info: { readonly version: number; readonly features: number }): void;
+  /** The connection ended (after onConnected); `reason` is for logs. */
+  onDisconnected?(reason: string): void;
+}
+
+type Phase = "handshake" | "open" | "closed";
+
+/** One socket with framing, corked writes and a handshake-time message queue. */
+class Channel {
+  private readonly parser: FrameParser;
+  private phase: Phase = "handshake";
+  private readonly queue: WireMessage[] = [];
+  private waiter: ((m: WireMessage | Error) => void) | undefined;
+  private corked = false;
+  private sendQueueBytesMax = Number.MAX_SAFE_INTEGER;
+  private closeReason: string | undefined;
+  onOpenMessage: (m: WireMessage) => void = () => {};
+  onClose: (reason: string) => void = () => {};
+  lastReceiveMs = Date.now();
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly log: Logger,
+  ) {
+    socket.setNoDelay(true);
+    this.parser = new FrameParser((m) => this.receive(m));
+    this.parser.limitPayload(handshakePayloadBytesMax);
+    socket.on("data", (chunk: Buffer) => {
+      this.lastReceiveMs = Date.now();
+      try {
+        this.parser.push(chunk);
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        this.log.warn("peer protocol error", { error: err.message });
+        this.close(`protocol error: ${err.message}`);
+      }
+    });
+    socket.on("error", (err) => this.close(err.message));
+    socket.on("close", () => this.close("connection closed by peer"));
+  }
+
+  private receive(m: WireMessage): void {
+    if (this.phase === "open") this.onOpenMessage(m);
+    else if (this.phase === "handshake") {
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = undefined;
+        w(m);
+      } else this.queue.push(m);
+    }
+  }
+
+  /** The next handshake-phase message, or a rejection after `timeoutMs`. */
+  next(timeoutMs: number): Promise<WireMessage> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.closeReason !== undefined)
+      return Promise.reject(new MirraError("MIRRA_E_PROTOCOL", this.closeReason));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        reject(new ProtocolError(`handshake timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiter = (m) => {
+        clearTimeout(timer);
+        if (m instanceof Error) reject(m);
+        else resolve(m);
+      };
+    });
+  }
+
+  /** Switches to the open phase and delivers what arrived after the handshake. */
+  open(sendQueueBytesMax: number): void {
+    this.phase = "open";
+    this.sendQueueBytesMax = sendQueueBytesMax;
+    this.parser.limitPayload(payloadBytesMax);
+    for (const m of this.queue.splice(0)) this.onOpenMessage(m);
+  }
+
+  send(message: WireMessage): void {
+    if (this.closeReason !== undefined) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    for (const part of encodeFrameParts(message)) this.socket.write(part);
+    if (this.socket.writableLength > this.sendQueueBytesMax) {
+      this.log.warn("peer too slow: send queue full, disconnecting", {
+        queuedBytes: this.socket.writableLength,
+      });
+      this.close(`send queue above ${this.sendQueueBytesMax} bytes`);
+    }
+  }
+
+  close(reason: string): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    this.phase = "closed";
+    if (this.corked) this.socket.uncork();
+    // end() flushes what is buffered (a reject frame) before the FIN; then let go.
+    this.socket.end(() => this.socket.destroy());
+    const lingerTimer = setTimeout(() => this.socket.destroy(), 2000);
+    lingerTimer.unref();
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.(new MirraError("MIRRA_E_PROTOCOL", reason));
+    this.onClose(reason);
+  }
+
+  /** Sends `reject` and closes; returns the error for the caller to throw. */
+  reject(reason: number, message: string, code: "MIRRA_E_PROTOCOL" | "MIRRA_E_AUTH"): Error {
+    this.send({ type: "reject", reason, message });
+    // Flush the reject before closing; end() sends buffered data first.
+    this.socket.uncork();
+    this.corked = false;
+    this.close(message);
+    return new MirraError(code, message);
+  }
+}
+
+function hmac(secret: string | Uint8Array, message: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac("sha256", secret).update(message).digest());
+}
+
+type Hello = Extract<HandshakeMessage, { type: "hello" }>;
+
+async function expect<T extends WireMessage["type"]>(
+  ch: Channel,
+  type: T,
+  timeoutMs: number,
+): Promise<Extract<WireMessage, { type: T }>> {
+  const m = await ch.next(timeoutMs);
+  if (m.type === "reject")
+    throw new MirraError(
+      m.reason === rejectReason.auth ? "MIRRA_E_AUTH" : "MIRRA_E_PROTOCOL",
+      `the peer refused the connection: ${m.message}`,
+    );
+  if (m.type !== type)
+    throw ch.reject(rejectReason.protocol, `expected ${type}, got ${m.type}`, "MIRRA_E_PROTOCOL");
+  return m as Extract<WireMessage, { type: T }>;
+}
+
+/**
+ * Runs the handshake of docs/protocol.md on a fresh channel. The dialer sends hello first;
+ * the acceptor has already read the dialer's hello (`peerHello`) to find the link.
+ */
+async function handshake(
+  ch: Channel,
+  o: PeerLinkOptions,
+  peerHello: Hello | undefined,
+): Promise<{ version: number; features: number }> {
+  const timeoutMs = o.handshakeTimeoutMs ?? 10000;
+  if (peerHello === undefined) ch.send(helloFor(o));
+  const hello = peerHello ?? (await expect(ch, "hello", timeoutMs));
+  const verdict = checkHello(o, hello);
+  if (!verdict.ok) throw ch.reject(verdict.reason, verdict.message, "MIRRA_E_PROTOCOL");
+  if (peerHello !== undefined) ch.send(helloFor(o));
+  if (o.secret !== undefined) {
+    const mine = new Uint8Array(randomBytes(32));
+    ch.send({ type: "authChallenge", challenge: mine });
+    const theirs = (await expect(ch, "authChallenge", timeoutMs)).challenge;
+    if (timingSafeEqual(mine, theirs))
+      throw ch.reject(rejectReason.auth, "the peer reflected our challenge", "MIRRA_E_AUTH");
+    const mac = hmac(o.secret, authMessage(theirs, o.nodeId, o.resourceName));
+    ch.send({ type: "authResponse", mac });
+    const answer = (await expect(ch, "authResponse", timeoutMs)).mac;
+    const wanted = hmac(o.secret, authMessage(mine, o.peerNodeId, o.resourceName));
+    if (!timingSafeEqual(answer, wanted))
+      throw ch.reject(
+        rejectReason.auth,
+        `authentication of node ${o.peerNodeId} failed (different shared secret?)`,
+        "MIRRA_E_AUTH",
+      );
+  }
+  return { version: verdict.version, features: verdict.features };
+}
+
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The link to one peer: survives connections coming and going until `close()`. */
+export class PeerLink {
+  private channel: Channel | undefined;
+  private connected = false;
+  private closed = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private pingSentMs: number | undefined;
+  readonly log: Logger;
+
+  private constructor(
+    readonly options: PeerLinkOptions,
+    private readonly callbacks: PeerLinkCallbacks,
+    private readonly address: PeerAddress | undefined,
+  ) {
+    this.log = (options.logger ?? createLogger()).child({
+      resource: options.resourceName,
+      peer: options.peerNodeId,
+    });
+  }
+
+  /** A link that connects to `address` and keeps reconnecting until closed. */
+  static dial(address: PeerAddress, options: PeerLinkOptions, cb: PeerLinkCallbacks): PeerLink {
+    const link = new PeerLink(options, cb, address);
+    link.connect();
+    return link;
+  }
+
+  /** @internal A link fed by a PeerListener. */
+  static accepting(options: PeerLinkOptions, cb: PeerLinkCallbacks): PeerLink {
+    return new PeerLink(options, cb, undefined);
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Sends a replication message; false (message dropped) when not connected. */
+  send(message: PeerMessage): boolean {
+    if (!this.connected || this.channel === undefined) return false;
+    this.channel.send(message);
+    return true;
+  }
+
+  /** Ends the link for good: closes the connection and stops reconnecting. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.channel?.close("link closed locally");
+  }
+
+  private connect(): void {
+    assert(this.address !== undefined, "only dialing links connect");
+    if (this.closed) return;
+    const { host, port } = this.address;
+    const t = this.options.tls;
+    const socket = t
+      ? tls.connect({ host, port, cert: t.cert, key: t.key, ca: t.ca, checkServerIdentity })
+      : net.connect({ host, port });
+    this.run(socket, undefined);
+  }
+
+  /** @internal Called by the listener with a connection whose hello names this link. */
+  adopt(socket: net.Socket, channel: Channel, hello: Hello): void {
+    if (this.closed) {
+      channel.reject(rejectReason.shutdown, "link closed", "MIRRA_E_PROTOCOL");
+      return;
+    }
+    // A peer that reconnects while we still hold its old connection wins: the old one is
+    // half-dead (we missed its close), the new one is what the peer is using.
+    this.channel?.close("replaced by a new connection from the peer");
+    this.run(socket, hello, channel);
+  }
+
+  private run(socket: net.Socket, hello: Hello | undefined, existing?: Channel): void {
+    const ch = existing ?? new Channel(socket, this.log);
+    this.channel = ch;
+    ch.onClose = (reason) => this.onChannelClosed(ch, reason);
+    ch.onOpenMessage = (m) => this.deliver(ch, m);
+    const ready = this.options.tls && !existing ? "secureConnect" : "connect";
+    const start = (): void => {
+      handshake(ch, this.options, hello).then(
+        (info) => this.onHandshakeDone(ch, info),
+        (err: unknown) => this.onHandshakeFailed(ch, err),
+      );
+    };
+    if (existing || this.address === undefined) start();
+    else socket.once(ready, start);
+  }
+
+  private onHandshakeDone(ch: Channel, info: { version: number; features: number }): void {
+    if (this.channel !== ch || this.closed) return;
+    this.connected = true;
+    this.attempt = 0;
+    this.log.info("peer connected", { version: info.version, features: info.features });
+    this.armKeepalive(ch);
+    this.callbacks.onConnected?.(info);
+    ch.open(this.options.sendQueueBytesMax ?? 128 * 1024 * 1024);
+  }
+
+  private onHandshakeFailed(ch: Channel, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    const auth = err instanceof MirraError && err.code === "MIRRA_E_AUTH";
+    if (auth) this.log.error("peer refused: authentication failed", { error: message });
+    else this.log.warn("peer handshake failed", { error: message });
+    ch.close(message);
+  }
+
+  private deliver(ch: Channel, m: WireMessage): void {
+    if (this.channel !== ch) return;
+    this.pingSentMs = undefined;
+    switch (m.type) {
+      case "hello":
+      case "authChallenge":
+      case "authResponse":
+        ch.reject(
+          rejectReason.protocol,
+          `unexpected ${m.type} after the handshake`,
+          "MIRRA_E_PROTOCOL",
+        );
+        return;
+      case "reject":
+        ch.close(`the peer closed the connection: ${m.message}`);
+        return;
+      case "ping":
+        ch.send({ type: "pingAck" });
+        break;
+    }
+    this.callbacks.onMessage(m);
+  }
+
+  private armKeepalive(ch: Channel): void {
+    const intervalMs = this.options.pingIntervalMs ?? 10000;
+    const timeoutMs = this.options.pingTimeoutMs ?? 5000;
+    if (intervalMs <= 0) return;
+    const checkEveryMs = Math.max(1, Math.min(intervalMs, timeoutMs) / 4);
+    this.keepaliveTimer = setInterval(() => {
+      const now = Date.now();
+      if (this.pingSentMs !== undefined && ch.lastReceiveMs < this.pingSentMs) {
+        if (now - this.pingSentMs >= timeoutMs) {
+          this.log.warn("peer did not answer a ping", { timeoutMs });
+          ch.close(`ping timeout after ${timeoutMs} ms`);
+        }
+      } else if (now - ch.lastReceiveMs >= intervalMs) {
+        this.pingSentMs = now;
+        ch.send({ type: "ping" });
+      }
+    }, checkEveryMs);
+    this.keepaliveTimer.unref();
+  }
+
+  private onChannelClosed(ch: Channel, reason: string): void {
+    if (this.channel !== ch) return;
+    clearInterval(this.keepaliveTimer);
+    this.channel = undefined;
+    this.pingSentMs = undefined;
+    if (this.connected) {
+      this.connected = false;
+      this.log.info("peer disconnected", { reason });
+      this.callbacks.onDisconnected?.(reason);
+    }
+    if (this.address !== undefined && !this.closed) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const min = this.options.reconnectDelayMsMin ?? 100;
+    const max = this.options.reconnectDelayMsMax ?? 10000;
+    const base = Math.min(max, min * 2 ** Math.min(this.attempt, 30));
+    this.attempt++;
+    // Jitter keeps nodes that lost a common peer from reconnecting in lockstep.
+    const delayMs = Math.round(base / 2 + (Math.random() * base) / 2);
+    this.log.debug("reconnecting", { delayMs, attempt: this.attempt });
+    this.reconnectTimer = setTimeout(() => this.connect(), delayMs);
+  }
+}
+
+/** Peers are trusted by CA and shared secret, and addressed by IP: no host name check. */
+function checkServerIdentity(): undefined {
+  return undefined;
+}
+
+export interface PeerListenerOptions {
+  readonly host: string;
+  /** 0 picks a free port (see `port`). */
+  readonly port: number;
+  readonly tls?: PeerTlsOptions;
+  readonly handshakeTimeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+/** Accepts peer connections and hands each to the link its hello names. */
+export class PeerListener {
+  private readonly links = new Map<string, PeerLink>();
+  private readonly sockets = new Set<net.Socket>();
+  private readonly log: Logger;
+
+  private constructor(
+    private readonly server: net.Server,
+    private readonly options: PeerListenerOptions,
+  ) {
+    this.log = options.logger ?? createLogger();
+  }
+
+  static listen(options: PeerListenerOptions): Promise<PeerListener> {
+    const t = options.tls;
+    const server = t
+      ? tls.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: true })
+      : net.createServer();
+    const listener = new PeerListener(server, options);
+    server.on(t ? "secureConnection" : "connection", (s: net.Socket) => listener.onSocket(s));
+    if (t)
+      server.on("tlsClientError", (err) =>
+        listener.log.warn("peer TLS error", { error: err.message }),
+      );
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host, () => {
+        server.off("error", reject);
+        resolve(listener);
+      });
+    });
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    assert(a !== null && typeof a === "object", "listening");
+    return a.port;
+  }
+
+  /** Registers the link that accepts connections from `options.peerNodeId`. */
+  accept(options: PeerLinkOptions, callbacks: PeerLinkCallbacks): PeerLink {
+    const key = `${options.resourceName}\0${options.peerNodeId}\0${options.nodeId}`;
+    assert(!this.links.has(key), "one accepting link per peer");
+    const link = PeerLink.accepting(options, callbacks);
+    this.links.set(key, link);
+    return link;
+  }
+
+  /** Stops listening and drops every connection (links stay registered but idle). */
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private onSocket(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on("close", () => this.sockets.delete(socket));
+    const ch = new Channel(socket, this.log);
+    expect(ch, "hello", this.options.handshakeTimeoutMs ?? 10000).then(
+      (hello) => {
+        const key = `${hello.resourceName}\0${hello.nodeId}\0${hello.peerNodeId}`;
+        const link = this.links.get(key);
+        if (link === undefined) {
+          this.log.warn("peer connection for an unknown resource or node refused", {
+            resource: hello.resourceName,
+            peer: hello.nodeId,
+          });
+          ch.reject(
+            rejectReason.resource,
+            `no resource "${hello.resourceName}" for node ${hello.nodeId} here`,
+            "MIRRA_E_PROTOCOL",
+          );
+          return;
+        }
+        link.adopt(socket, ch, hello);
+      },
+      (err: unknown) => {
+        this.log.warn("peer connection refused", {
+          error: err instanceof Error ? err.message : String(err),
+        });
+        ch.close("handshake failed");
+      },
+    );
+  }
+}

@@ -1,0 +1,66 @@
+//! Unit tests of the data oracle (checkers/data_oracle.ts): floors, holders, durability on a
+//! crash, split-brain relaxation, and the payload tags it reads.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { DataOracle } from "./checkers/data_oracle.js";
+import { blockSizeBytes, payloadBlockTag, payloadEncode, payloadWriteId } from "./payload.js";
+
+test("oracle: the floor is the newest acked write; older data is a loss, newer is fine", () => {
+  const o = new DataOracle(8);
+  const w1 = o.writeIssued(0, 2, 1, false, 1, [], 0);
+  const w2 = o.writeIssued(0, 2, 1, false, 1, [], 0);
+  assert.equal(o.check(2, 0), null, "nothing acked: zeros are fine");
+  o.writeCompleted(w1, true, [0, 1]);
+  assert.match(o.check(2, 0)!, /acked write 1 lost/);
+  assert.equal(o.check(2, w2.writeId), null, "a later write in flight may already be there");
+  assert.equal(o.check(2, w1.writeId), null);
+  o.writeCompleted(w2, true, [0, 1]);
+  assert.match(o.check(2, w1.writeId)!, /holds write 1 but write 2 was acked/);
+  assert.match(o.check(3, w1.writeId)!, /never touched it/);
+  assert.match(o.check(2, -1)!, /garbage/);
+  assert.ok(o.owes(1, 2) && !o.owes(2, 2), "only holders owe the write");
+});
+
+test("oracle: a crash of the writer lowers floors to the newest durable write", () => {
+  const o = new DataOracle(4);
+  const w1 = o.writeIssued(0, 0, 1, false, 1, [], 0);
+  o.writeCompleted(w1, true, [0, 1]);
+  const flushCovers = o.flushIssued();
+  o.flushCompleted(flushCovers, true);
+  const w2 = o.writeIssued(0, 0, 1, false, 1, [], 0);
+  o.writeCompleted(w2, true, [0, 1]);
+  const w3 = o.writeIssued(0, 1, 1, true, 1, [], 0);
+  o.writeCompleted(w3, true, [0, 1]);
+  o.nodeCrashed(1);
+  assert.equal(o.floorOf(0), w2.writeId, "a crash of another node changes nothing");
+  o.nodeCrashed(0);
+  assert.equal(o.floorOf(0), w1.writeId, "unflushed w2 may be lost");
+  assert.equal(o.floorOf(1), w3.writeId, "FUA w3 is durable");
+  assert.equal(o.check(0, w2.writeId), null);
+});
+
+test("oracle: open writes keep a block unsettled; split-brain victims relax floors", () => {
+  const o = new DataOracle(4);
+  const w1 = o.writeIssued(0, 0, 2, false, 1, [], 0);
+  assert.ok(o.unsettled(0));
+  o.writeCompleted(w1, true, [0]);
+  assert.ok(!o.unsettled(0));
+  const w2 = o.writeIssued(0, 0, 1, false, 1, [], 0);
+  o.writeIndeterminate(w2);
+  assert.ok(o.unsettled(0) && !o.unsettled(1));
+  o.splitBrainVictim(0, 1);
+  assert.equal(o.check(0, 0), null, "only the victim held it: discarding it is allowed");
+});
+
+test("payload: tags round-trip, detect garbage and misplaced blocks, and are memoised", () => {
+  const data = payloadEncode(77, 10, 3, 2);
+  for (let i = 0; i < 3; i++) assert.equal(payloadWriteId(data, i * blockSizeBytes, 10 + i), 77);
+  assert.equal(payloadWriteId(data, 0, 11), -1, "a block in the wrong place");
+  const torn = data.slice(0, blockSizeBytes);
+  torn[blockSizeBytes - 1] ^= 0xff;
+  assert.equal(payloadWriteId(torn, 0, 10), -1, "torn inside the block");
+  assert.equal(payloadWriteId(new Uint8Array(blockSizeBytes)), 0);
+  const block = data.slice(0, blockSizeBytes);
+  assert.equal(payloadBlockTag(block, 10), 77);
+  assert.equal(payloadBlockTag(block, 10), 77);
+});
