@@ -477,6 +477,15 @@ class NbdConnection {
       return i;
     }
     const available = chunk.length - i;
+    if (available >= h.length && this.chunkTransient && (h.flags & C.CMD_FLAG_FUA) === 0) {
+      // The payload sits in the reused read buffer: write it from there if the device can do
+      // it right now, which saves copying it out first.
+      const done = this.device!.writeNow?.(chunk, i, h.length, h.offset) ?? false;
+      if (done !== false) {
+        this.onIoDone(req, done);
+        return i + h.length;
+      }
+    }
     if (available >= h.length && !this.chunkTransient) {
       // The whole payload is here: use it in place (Node never reuses its own read chunks).
       req.buf = chunk.subarray(i, i + h.length);

@@ -42,6 +42,17 @@ export interface BlockDevice {
     fua: boolean,
     cb: IoCallback,
   ): void;
+  /**
+   * Optional: writes synchronously if that cannot block, so the caller may pass a buffer it
+   * will reuse right after. Returns null when written, the error when it failed, or false,
+   * having written nothing, when write() must be used instead. Never durable by itself.
+   */
+  writeNow?(
+    buf: Uint8Array,
+    bufOffset: number,
+    length: number,
+    offsetBytes: number,
+  ): NodeJS.ErrnoException | null | false;
   /** Makes every write completed before this call durable. */
   flush(cb: IoCallback): void;
   trim(offsetBytes: number, length: number, fua: boolean, cb: IoCallback): void;

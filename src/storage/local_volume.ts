@@ -149,18 +149,12 @@ export class LocalVolume implements BlockDevice {
     fua: boolean,
     cb: IoCallback,
   ): void {
-    if (this.tryNowaitWrite && native && !fua) {
-      const n = native.pwriteNowait(this.fd, buf, bufOffset, length, offsetBytes);
-      if (n === length) {
-        process.nextTick(cb, null);
+    if (!fua) {
+      const done = this.writeNow(buf, bufOffset, length, offsetBytes);
+      if (done !== false) {
+        process.nextTick(cb, done);
         return;
       }
-      // ext4 and others refuse non-blocking buffered writes outright: stop asking.
-      if (n === -osConstants.errno.EOPNOTSUPP) this.tryNowaitWrite = false;
-      // A partial write is fine to redo whole: pwrite of the same bytes is idempotent.
-    }
-    if (this.dirtyPages && !fua && this.dirtyPages.mayWriteInline(offsetBytes, length)) {
-      if (this.writeInline(buf, bufOffset, length, offsetBytes, cb)) return;
     }
     if (this.batcher) {
       this.batcher.write(fua ? this.fdSync : this.fd, buf, bufOffset, length, offsetBytes, cb);
@@ -177,29 +171,35 @@ export class LocalVolume implements BlockDevice {
   }
 
   /**
-   * A buffered write on the event loop (see io/dirty_pages.ts for when that cannot block).
-   * Returns false, having written nothing, when the thread pool must take it after all.
+   * Writes now, on the event loop, if that cannot block: a non-blocking RWF_NOWAIT write
+   * where the filesystem supports it, else a whole-page buffered write while dirty memory is
+   * below the kernel's free-run point (see io/dirty_pages.ts). Returns null when written, the
+   * error when it failed, or false, having written nothing, when the caller must use write().
    */
-  private writeInline(
+  writeNow(
     buf: Uint8Array,
     bufOffset: number,
     length: number,
     offsetBytes: number,
-    cb: IoCallback,
-  ): boolean {
+  ): NodeJS.ErrnoException | null | false {
+    if (this.tryNowaitWrite && native) {
+      const n = native.pwriteNowait(this.fd, buf, bufOffset, length, offsetBytes);
+      if (n === length) return null;
+      // ext4 and others refuse non-blocking buffered writes outright: stop asking.
+      if (n === -osConstants.errno.EOPNOTSUPP) this.tryNowaitWrite = false;
+      // A partial write is fine to redo whole: pwrite of the same bytes is idempotent.
+    }
+    if (!this.dirtyPages || !this.dirtyPages.mayWriteInline(offsetBytes, length)) return false;
     const started = process.hrtime.bigint();
     let written: number;
     try {
       written = fs.writeSync(this.fd, buf, bufOffset, length, offsetBytes);
     } catch (err) {
-      process.nextTick(cb, err as NodeJS.ErrnoException);
-      return true;
+      return err as NodeJS.ErrnoException;
     }
     // A slow inline write means the kernel started to push back: stop until the next sample.
-    if (process.hrtime.bigint() - started > INLINE_WRITE_SLOW_NS) this.dirtyPages!.backOff();
-    if (written !== length) return false; // redo it whole through the pool; pwrite is idempotent
-    process.nextTick(cb, null);
-    return true;
+    if (process.hrtime.bigint() - started > INLINE_WRITE_SLOW_NS) this.dirtyPages.backOff();
+    return written === length ? null : false; // a short write is redone whole through the pool
   }
 
   flush(cb: IoCallback): void {
