@@ -2,7 +2,7 @@
 //! a fresh machine, and the export path every later layer reuses.
 
 import * as path from "node:path";
-import { ConfigError } from "../stdx/errors.js";
+import { ConfigError, MirraError } from "../stdx/errors.js";
 import { parseSize } from "../stdx/units.js";
 import { createLogger } from "../io/log.js";
 import { LocalVolume } from "../storage/local_volume.js";
@@ -77,10 +77,13 @@ export async function serve(file: string | undefined, options: ServeOptions): Pr
   });
   const server = new NbdServer({ exports, logger: log });
   const addresses: ListenAddress[] = [];
-  if (options.socket) addresses.push(await server.listenUnix(path.resolve(options.socket)));
+  if (options.socket) {
+    const socketPath = path.resolve(options.socket);
+    addresses.push(await listenOrExplain(() => server.listenUnix(socketPath), socketPath));
+  }
   if (options.listen || !options.socket) {
     const { host, port } = parseHostPort(options.listen ?? "127.0.0.1:10809");
-    addresses.push(await server.listenTcp(host, port));
+    addresses.push(await listenOrExplain(() => server.listenTcp(host, port), `${host}:${port}`));
   }
   for (const a of addresses) process.stdout.write(`listening ${a.uri}\n`);
   printHowTo(addresses, exports);
@@ -96,6 +99,25 @@ export async function serve(file: string | undefined, options: ServeOptions): Pr
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/** Turns a failed listen into an error that says what to do about it. */
+async function listenOrExplain(
+  listen: () => Promise<ListenAddress>,
+  where: string,
+): Promise<ListenAddress> {
+  try {
+    return await listen();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint =
+      code === "EADDRINUSE"
+        ? "something else listens there (another NBD server?): choose another with --listen HOST:PORT or --socket PATH"
+        : code === "EACCES"
+          ? "permission denied"
+          : String((err as Error).message);
+    throw new MirraError("MIRRA_E_CONFLICT", `cannot listen on ${where}: ${hint}`, { cause: err });
+  }
 }
 
 function printHowTo(addresses: readonly ListenAddress[], exports: readonly NbdExport[]): void {

@@ -183,7 +183,10 @@ export class NbdServer {
       this.connections.add(conn);
       socket.once("close", () => this.connections.delete(conn));
     });
-    server.on("error", (err) => this.logger.error("listener failed", { error: err.message }));
+    // Errors while listening reach the caller of listenTcp/listenUnix; later ones are logged.
+    server.on("error", (err) => {
+      if (server.listening) this.logger.error("listener failed", { error: err.message });
+    });
     return server;
   }
 }
