@@ -5,3 +5,4 @@ export * from "./codec.js";
 export * from "./handshake.js";
 export { FrameParser } from "./parser.js";
 export { messageSpecs, type MessageSpec, type FieldSpec } from "./schema.js";
+export { validatePeerMessage, type ValidationLimits } from "./validate.js";
