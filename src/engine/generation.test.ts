@@ -52,6 +52,15 @@ test("generation: decision table rows", () => {
     decideSync(side(0, 4, { crashedPrimary: true, bitsForOther: 8 }), side(1, 4)).row,
     "@E2",
   );
+  // @EU equal generations, bits on both sides: the UpToDate side is source, not the lower
+  // node id (an Outdated node missed writes of a diskless Primary that kept the UUID).
+  const outdated = side(0, 4, { upToDate: false, bitsForOther: 17 });
+  const upToDate = side(1, 4, { upToDate: true, bitsForOther: 108 });
+  assert.deepEqual(
+    [kindOf(decideSync(outdated, upToDate)), decideSync(outdated, upToDate).row],
+    ["target", "@EU"],
+  );
+  assert.equal(kindOf(decideSync(upToDate, outdated)), "source");
   // @D diskless sides never sync.
   assert.equal(decideSync(side(0, 4, { diskful: false }), side(1, 64)).row, "@D");
 });

@@ -25,6 +25,8 @@
 //!                                                               it holds every completed
 //!                                                               write, the crashed side may
 //!                                                               have lost its volatile cache
+//!   @EU    exactly one side is UpToDate (the other Outdated or  that side is source (bitmap):
+//!          merely Consistent)                                   the other knows it may lag
 //!   @E3    exactly one side has bits for the other              that side is source (bitmap)
 //!   @E4    both sides have bits / both primaries or crashed     lower node id is source
 //!   @E5    otherwise                                            none
@@ -112,6 +114,8 @@ function decideEqual(me: HandshakeSide, peer: HandshakeSide): SyncDecision {
     meWins ? { kind: "source", full: false, row } : { kind: "target", full: false, row };
   if (me.primary !== peer.primary) return pick(me.primary, "@E1");
   if (me.crashedPrimary !== peer.crashedPrimary) return pick(peer.crashedPrimary, "@E2");
+  const meUp = me.upToDate === true;
+  if (meUp !== (peer.upToDate === true)) return pick(meUp, "@EU");
   const meBits = me.bitsForOther > 0;
   const peerBits = peer.bitsForOther > 0;
   if (meBits !== peerBits) return pick(meBits, "@E3");

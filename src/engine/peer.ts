@@ -107,7 +107,11 @@ export class PeerState implements PeerView {
   readonly resyncInFlight = new Set<number>();
   /** The blocks of those runs. */
   readonly resyncInFlightBits: Bitmap;
-  /** In-flight blocks marked again since their read: their ack leaves the bit set. */
+  /**
+   * As source: in-flight blocks marked again since their read (their ack leaves the bit
+   * set). As target: blocks marked since our bitmap went to the source (the source lacks
+   * them, e.g. writes of a Primary it does not reach): the resync leaves them set.
+   */
   readonly resyncRedirty: Bitmap;
   verifyCursor = 0;
   verifyOutOfSync = 0;

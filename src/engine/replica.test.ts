@@ -516,3 +516,37 @@ test("recovery: a crashed secondary resyncs its activity-log extents from a surv
   );
   assert.equal(c.byteAt(1, 20), 0x5a);
 });
+
+test("replica: an ack over a link that broke before the write completed does not clear bits", () => {
+  const c = new MiniCluster(cfg(3));
+  up(c);
+  assert.equal(c.adminSync(0, { type: "primary" }).ok, true);
+  // n2 never finishes the write; n1 writes it (acks) but never flushes it.
+  const held = (io: { node: number; effect: { type: string } }): boolean =>
+    !(io.node === 2 && io.effect.type === "diskWrite") &&
+    !(io.node === 1 && io.effect.type === "diskFlush");
+  const id = c.write(0, 5, 0xcd);
+  for (let i = 0; i < 50; i++) {
+    c.deliver();
+    c.completeIo(held);
+  }
+  assert.equal(c.completions.get(id), undefined, "still waiting for n2");
+  // n1 loses its cache, restarts and reconnects (no tick: no resync yet).
+  c.crash(1);
+  c.completeIo(held);
+  c.restart(1);
+  for (let i = 0; i < 50; i++) {
+    c.connectAll();
+    c.deliver();
+    c.completeIo(held);
+  }
+  assert.equal(c.byteAt(1, 5), 0, "n1 lost the write");
+  // Now the write completes: n1's old ack must not clear its bit.
+  c.settle();
+  assert.equal(c.completions.get(id)?.ok, true);
+  assert.equal(c.node(0).peer(1)!.bitmap.isSet(5), true, "block 5 still marked for n1");
+  assert.ok(
+    c.runUntil(() => c.byteAt(1, 5) === 0xcd, 200),
+    "block 5 is resynced to n1",
+  );
+});

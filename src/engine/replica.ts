@@ -357,6 +357,7 @@ export class Replica implements ReplicaView {
       localOk: false,
       acksPendingMask: 0,
       ackedOkMask: 0,
+      ackLostMask: 0,
       sentMask: 0,
       startTick: this.tickNow,
       alHeld: false,
@@ -601,7 +602,8 @@ export class Replica implements ReplicaView {
       for (const p of this.peers) {
         // Only while still connected: a peer lost since its ack may have lost the data
         // with its cache, and linkLost marked these blocks for it on purpose.
-        const acked = (req.ackedOkMask & (1 << p.peer)) !== 0;
+        const bit = 1 << p.peer;
+        const acked = (req.ackedOkMask & bit) !== 0 && (req.ackLostMask & bit) === 0;
         if (acked && p.established && p.bitmap.count() > 0) {
           p.bitmap.clearRange(req.firstBlock, req.blockCount);
         }
@@ -1141,6 +1143,13 @@ export class Replica implements ReplicaView {
         if (p.resyncInFlightBits.isSet(b)) p.resyncRedirty.set(b);
       }
     }
+    // As its target we only clear what the source sent us; a block marked now is one the
+    // source lacks, and finishing the resync must not forget it.
+    const target =
+      p.replication === "WFBitMapT" ||
+      p.replication === "SyncTarget" ||
+      p.replication === "PausedSyncT";
+    if (target) p.resyncRedirty.setRange(firstBlock, blockCount);
     if (p.bitmap.setRange(firstBlock, blockCount) === 0) return;
     this.persist({ kind: "bitmap", peer: p.peer, firstBlock, blockCount, value: true });
   }
@@ -1221,6 +1230,9 @@ export class Replica implements ReplicaView {
     tl.length = 0;
     const bit = 1 << p.peer;
     for (const w of this.writes) {
+      // Acked over this link but not yet completed: after a reconnect the peer may no
+      // longer hold it (a crash loses its cache), so completion must not clear its bits.
+      if ((w.ackedOkMask & bit) !== 0) w.ackLostMask |= bit;
       if ((w.acksPendingMask & bit) !== 0) {
         w.acksPendingMask &= ~bit;
         this.markOutOfSync(p, w.firstBlock, w.blockCount);
@@ -1654,6 +1666,13 @@ export class Replica implements ReplicaView {
       p.peerUuids?.currentUuid === this.sbCurrentUuid &&
       (p.peerDisk === "UpToDate" || p.peerDisk === "Outdated");
     const full = resumed || caughtUp ? false : p.syncFull;
+    // A Primary's own bits (its writes the target missed, e.g. lost with a broken link) stand
+    // whatever another source sent the target: that source may have read those blocks
+    // before it received the writes.
+    const own = new Bitmap(
+      this.config.sizeBlocks,
+      this.role === "Primary" ? p.bitmap.toBytes() : undefined,
+    );
     if (full) {
       p.bitmap.setAll();
       this.persist({
@@ -1672,7 +1691,7 @@ export class Replica implements ReplicaView {
     for (let i = 0; i < covered.length; i += 2) {
       const first = covered[i]!;
       const count = Math.min(covered[i + 1]!, this.config.sizeBlocks - first);
-      if (count > 0) p.bitmap.clearRange(first, count);
+      for (let b = first; b < first + count; b++) if (!own.isSet(b)) p.bitmap.clear(b);
     }
     this.startResyncAsSource(p, full);
   }
@@ -1693,8 +1712,23 @@ export class Replica implements ReplicaView {
   private onSyncStart(p: PeerState): void {
     if (!this.diskful || this.disk === "Diskless") return;
     if (this.role === "Primary") return this.dropPeer(p, false);
-    // Our data is about to change under any resync we serve: those targets must start over
-    // (they renegotiate and pick a source whose data holds still).
+    // A target already made Inconsistent by our syncStart depends on us. Unless the new
+    // source is clearly ahead of us (a Primary, a newer generation, a better disk), refuse to
+    // become a target ourselves: handshakes decided pairwise within one generation can form
+    // a cycle of sources, and giving in would leave every node of it Inconsistent. The
+    // source retries on reconnect.
+    const ahead =
+      p.peerRole === "Primary" ||
+      p.peerUuids?.currentUuid !== this.sbCurrentUuid ||
+      diskRank(p.peerDisk) > diskRank(this.disk);
+    if (!ahead) {
+      for (const q of this.peers) {
+        const serving = q.replication === "SyncSource" || q.replication === "PausedSyncS";
+        if (q !== p && serving) return this.dropPeer(p, true);
+      }
+    }
+    // Our data is about to change under any resync we are about to serve: those targets
+    // must start over (they renegotiate and pick a source whose data holds still).
     for (const q of this.peers) {
       const serving =
         q.replication === "SyncSource" ||
@@ -1819,9 +1853,49 @@ export class Replica implements ReplicaView {
   }
 
   private resyncGroupDone(p: PeerState, g: ResyncGroup): void {
-    p.bitmap.clearRange(g.block, g.blockCount);
+    this.clearTargetBits(p, g.block, g.blockCount);
     this.syncCovered?.setRange(g.block, g.blockCount);
     this.send(p.peer, { type: "resyncAck", block: g.block, blockCount: g.blockCount });
+  }
+
+  /** Target side: the source's data reached these blocks; keep bits the source lacks. */
+  private clearTargetBits(p: PeerState, first: number, count: number): void {
+    const end = Math.min(first + count, this.config.sizeBlocks);
+    for (let b = first; b < end; b++) if (!p.resyncRedirty.isSet(b)) p.bitmap.clear(b);
+  }
+
+  /**
+   * Target side, resync done: we now hold the source's data except where we were written
+   * since (`resyncRedirty`); those bits stay, in memory and on disk, for a later resync the
+   * other way (shouldRenegotiate).
+   */
+  private finishTargetBitmap(p: PeerState): void {
+    const keep = p.resyncRedirty;
+    if (keep.count() === 0) {
+      p.bitmap.clearAll();
+      this.persistBitmapClear(p);
+      return;
+    }
+    const size = this.config.sizeBlocks;
+    let b = 0;
+    while (b < size) {
+      if (keep.isSet(b) && p.bitmap.isSet(b)) {
+        b++;
+        continue;
+      }
+      let e = b + 1;
+      while (e < size && !(keep.isSet(e) && p.bitmap.isSet(e))) e++;
+      p.bitmap.clearRange(b, e - b);
+      this.persist({
+        kind: "bitmap",
+        peer: p.peer,
+        firstBlock: b,
+        blockCount: e - b,
+        value: false,
+      });
+      b = e;
+    }
+    keep.clearAll();
   }
 
   private onChecksumRequest(
@@ -1839,7 +1913,7 @@ export class Replica implements ReplicaView {
     const p = this.peerStates[op.peer]!;
     if (p.replication !== "SyncTarget") return;
     if (ok && (crc32c(data!) === op.aux || this.appWrittenAll(op.firstBlock, op.blockCount))) {
-      p.bitmap.clearRange(op.firstBlock, op.blockCount);
+      this.clearTargetBits(p, op.firstBlock, op.blockCount);
       this.syncCovered?.setRange(op.firstBlock, op.blockCount);
       this.send(p.peer, { type: "inSync", block: op.firstBlock, blockCount: op.blockCount });
     } else {
@@ -1900,8 +1974,7 @@ export class Replica implements ReplicaView {
       this.syncCoveredUuid = p.peerUuids.currentUuid;
       if (p.bitmapUuid !== 0) this.pushHistory(p.bitmapUuid);
       p.bitmapUuid = 0;
-      p.bitmap.clearAll();
-      this.persistBitmapClear(p);
+      this.finishTargetBitmap(p);
       this.setReplication(p, "Established");
       this.emitState({ kind: "resyncDone", peer: p.peer, source: false });
       this.resumePausedTargets();
@@ -1916,8 +1989,7 @@ export class Replica implements ReplicaView {
     if (this.sbHistoryUuids.length > historyUuidsMax) this.sbHistoryUuids.length = historyUuidsMax;
     if (p.bitmapUuid !== 0) this.pushHistory(p.bitmapUuid);
     p.bitmapUuid = 0;
-    p.bitmap.clearAll();
-    this.persistBitmapClear(p);
+    this.finishTargetBitmap(p);
     this.crashedPrimary = false;
     this.consistent = true;
     if (this.appWrittenWriter === p.peer) this.resetAppWritten(-1);
@@ -2707,6 +2779,12 @@ function newFlush(
     localOk: false,
     peerEpochs: new Array<number>(32).fill(-1),
   };
+}
+
+/** How good a disk is as a resync source: UpToDate, then data that is merely consistent. */
+function diskRank(d: DiskState): number {
+  if (d === "UpToDate") return 2;
+  return d === "Consistent" || d === "Outdated" ? 1 : 0;
 }
 
 function overlaps(aFirst: number, aCount: number, bFirst: number, bCount: number): boolean {

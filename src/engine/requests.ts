@@ -26,6 +26,8 @@ export interface WriteReq {
   acksPendingMask: number;
   /** Peers that acknowledged a successful write. */
   ackedOkMask: number;
+  /** Peers whose link broke since they acked: the ack no longer proves they hold it. */
+  ackLostMask: number;
   /** Peers the data was sent to. */
   sentMask: number;
   startTick: number;
