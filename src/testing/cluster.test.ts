@@ -67,3 +67,30 @@ test(
     assert.ok(n0.up && n0.view() !== null);
   },
 );
+
+test(
+  "checkers: a split-brain Primary may read its own data, not its rival's, only with quorum off",
+  { skip },
+  () => {
+    const t = createTestCluster({ nodes: "DD", engine: { quorum: "off" } });
+    connectAll(t);
+    promote(t, 0);
+    writeBlocks(t, 0, 0, 1);
+    t.net.partition([0], [1]);
+    t.runUntil(() => t.node(1).view()?.peer(0)?.connection !== "Connected", 200);
+    promote(t, 1);
+    const rivalWrite = t.write(1, 0, 1);
+    waitDone(t, [rivalWrite]);
+    assert.ok(rivalWrite.ok);
+    // n0 still serves its own block 0: allowed, the write was acked by its rival only.
+    const read = t.read(0, 0, 1);
+    waitDone(t, [read]);
+    assert.ok(read.ok && read.readIds![0] !== rivalWrite.write!.writeId);
+    assert.notEqual(t.checkers.splitBrainView(0), null);
+
+    const strict = createTestCluster({ nodes: "DDD", engine: { quorum: "majority" } });
+    connectAll(strict);
+    promote(strict, 0);
+    assert.equal(strict.checkers.splitBrainView(0), null, "quorum on: every acked write");
+  },
+);

@@ -48,7 +48,12 @@ import {
 } from "./packet_simulator.js";
 import { blockSizeBytes, payloadBlockTag, payloadEncode, payloadWriteId } from "./payload.js";
 import { DataOracle, type WriteInfo } from "./checkers/data_oracle.js";
-import { Checkers, InvariantViolation, type CheckerOptions } from "./checkers/checkers.js";
+import {
+  Checkers,
+  InvariantViolation,
+  type CheckerOptions,
+  type SplitBrainView,
+} from "./checkers/checkers.js";
 import { describeEffect, describeEvent } from "./trace.js";
 
 export { InvariantViolation };
@@ -86,6 +91,11 @@ export interface ClientRequest {
   readonly write: WriteInfo | null;
   /** Floors of the blocks read, at issue (reads only). */
   readonly floors: number[] | null;
+  /** Split-brain rivals and reachable nodes of the reader, at issue (reads only; see
+   *  `Checkers.splitBrainView`); null: the read must see every acked write. */
+  readonly splitBrain: SplitBrainView | null;
+  /** Nodes the reader could serve from, at issue (reads only; `Checkers.reachableFrom`). */
+  readonly reachable: number[] | null;
   /** Ack sequence a flush covers (flushes and FUA writes). */
   readonly flushCovers: number;
   done: boolean;
@@ -487,6 +497,8 @@ export class Cluster {
       issueTick: this.tickNow,
       write,
       floors: null,
+      splitBrain: null,
+      reachable: null,
       flushCovers,
       done: false,
       ok: false,
@@ -543,6 +555,9 @@ export class Cluster {
     const floors: number[] = [];
     for (let b = firstBlock; b < firstBlock + blockCount; b++) floors.push(this.oracle.floorOf(b));
     (request as { floors: number[] | null }).floors = floors;
+    (request as { splitBrain: ClientRequest["splitBrain"] }).splitBrain =
+      this.checkers.splitBrainView(nodeId);
+    (request as { reachable: number[] | null }).reachable = this.checkers.reachableFrom(nodeId);
     this.log(`client -> n${nodeId} read #${request.requestId} blocks ${firstBlock}+${blockCount}`);
     this.push(nodeId, {
       type: "clientRead",
@@ -624,7 +639,12 @@ export class Cluster {
       const block = request.firstBlock + i;
       const found = payloadWriteId(data, i * blockSizeBytes, block);
       ids.push(found);
-      const floor = Math.min(request.floors![i]!, this.oracle.floorOf(block));
+      let floor = Math.min(request.floors![i]!, this.oracle.floorOf(block));
+      const sb = request.splitBrain;
+      // A rival Primary's write the reader never held: any write to the block may show
+      // (the loosening `relaxFloorsNotHeldBy` applies to the whole block, too).
+      if (sb !== null && this.oracle.rivalWriteNotHeld(floor, sb)) floor = 0;
+      else if (this.checkers.failoverMayMiss(request.node, floor, request.reachable!)) floor = 0;
       const why = this.oracle.check(block, found, floor);
       if (why !== null) {
         throw new InvariantViolation(

@@ -52,6 +52,39 @@ test("oracle: open writes keep a block unsettled; split-brain victims relax floo
   assert.equal(o.check(0, 0), null, "only the victim held it: discarding it is allowed");
 });
 
+test("oracle: a write lost in a crash stays lost when a later flush covers its ack", () => {
+  const o = new DataOracle(2);
+  const w1 = o.writeIssued(0, 0, 1, false, 1, [], 0);
+  o.writeCompleted(w1, true, [0]);
+  o.flushCompleted(o.flushIssued(), true);
+  const w2 = o.writeIssued(0, 0, 1, false, 1, [], 0);
+  o.writeCompleted(w2, true, [0]);
+  o.nodeCrashed(0);
+  assert.equal(o.floorOf(0), w1.writeId);
+  // Another node flushes: its cover includes w2's ack sequence, but w2 was already given up.
+  o.flushCompleted(o.flushIssued(), true);
+  o.nodeCrashed(0);
+  assert.equal(o.floorOf(0), w1.writeId, "the floor never climbs back to w2");
+});
+
+test("oracle: a read may miss only a rival session's write that nothing it reaches held", () => {
+  const o = new DataOracle(2);
+  // n1 (session 2) writes while n0 (session 1) is a rival Primary it is not connected to.
+  const held = o.writeIssued(1, 0, 1, false, 2, [], 0);
+  o.writeCompleted(held, true, [0, 1]);
+  const rival = o.writeIssued(1, 0, 1, false, 2, [1], 0);
+  o.writeCompleted(rival, true, [1]);
+  const reader = { session: 1, rivals: [2], reachable: [0] };
+  assert.ok(o.rivalWriteNotHeld(rival.writeId, reader));
+  assert.ok(!o.rivalWriteNotHeld(held.writeId, reader), "n0 held it: it must show it");
+  assert.ok(!o.rivalWriteNotHeld(rival.writeId, { ...reader, reachable: [0, 1] }));
+  assert.ok(
+    o.rivalWriteNotHeld(rival.writeId, { session: 1, rivals: [], reachable: [0] }),
+    "the rival stepped down since: the write still named the reader's session as its rival",
+  );
+  assert.ok(!o.rivalWriteNotHeld(rival.writeId, { session: 3, rivals: [], reachable: [0] }));
+});
+
 test("payload: tags round-trip, detect garbage and misplaced blocks, and are memoised", () => {
   const data = payloadEncode(77, 10, 3, 2);
   for (let i = 0; i < 3; i++) assert.equal(payloadWriteId(data, i * blockSizeBytes, 10 + i), 77);

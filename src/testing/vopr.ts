@@ -11,7 +11,8 @@
 //!    inject their faults. Checkers run after every step.
 //! 2. **Liveness phase**: faults off, network healed, crashed nodes restarted, StandAlone
 //!    nodes reconnected (a split brain left by the "disconnect" policy is resolved the way an
-//!    operator would: discard-my-data on the side that is not Primary). The cluster must then
+//!    operator would: discard-my-data on the side that is not Primary, on exactly one side of
+//!    two Secondaries, and after demoting one of two Primaries). The cluster must then
 //!    converge within `ticksLiveness`: all diskful nodes UpToDate and connected, nothing in
 //!    flight, bitmaps empty, replicas byte-identical (d), and a full read-back through the
 //!    Primary must satisfy the oracle (a).
@@ -25,7 +26,9 @@ import type {
   AfterSb0pri,
   AfterSb1pri,
   AfterSb2pri,
+  DiskState,
   NodeConfig,
+  NodeId,
   Protocol,
   QuorumSetting,
   ReadBalancing,
@@ -433,7 +436,13 @@ export class Vopr {
     this.readBack();
   }
 
-  /** Reconnects StandAlone links; a split brain is resolved by discarding a Secondary. */
+  /**
+   * Reconnects StandAlone links; a split brain is resolved by discarding a Secondary. Two
+   * Primaries left StandAlone by a split brain (quorum off) are what DRBD hands to the
+   * operator: nothing converges until one of them is demoted and discards its data
+   * (`drbdadm secondary; drbdadm connect --discard-my-data`). The operator demotes the
+   * higher-numbered one.
+   */
   private operatorReconnect(): void {
     const c = this.cluster;
     for (const node of c.nodes) {
@@ -441,10 +450,42 @@ export class Vopr {
       if (view === null) continue;
       for (const p of view.peers) {
         if (p.connection !== "StandAlone") continue;
-        const discard = view.role !== "Primary" && node.diskful;
-        c.admin(node.id, { type: "connect", peer: p.peer, discardMyData: discard });
+        if (
+          view.role === "Primary" &&
+          node.id > p.peer &&
+          c.nodes[p.peer]!.up &&
+          c.nodes[p.peer]!.view()?.role === "Primary"
+        ) {
+          c.admin(node.id, { type: "secondary" });
+        }
+        c.admin(node.id, {
+          type: "connect",
+          peer: p.peer,
+          discardMyData: this.operatorDiscards(node.id, p.peer),
+        });
       }
     }
+  }
+
+  /**
+   * Which side of a StandAlone pair the operator discards: never a Primary; the other side
+   * when it is Primary; between two Secondaries, exactly one of them (if both asked for
+   * discard-my-data, DRBD refuses the connection and nothing ever converges): the one with
+   * the worse disk (UpToDate over Consistent over Outdated), else the higher-numbered one.
+   */
+  private operatorDiscards(node: NodeId, peer: NodeId): boolean {
+    const c = this.cluster;
+    const me = c.nodes[node]!;
+    const view = me.view();
+    if (view === null || view.role === "Primary" || !me.diskful) return false;
+    const other = c.nodes[peer]!;
+    const peerView = other.up ? other.view() : null;
+    if (peerView === null || !other.diskful || peerView.role === "Primary") return true;
+    const rank = (d: DiskState): number =>
+      d === "UpToDate" ? 3 : d === "Consistent" ? 2 : d === "Outdated" ? 1 : 0;
+    const mine = rank(view.disk);
+    const theirs = rank(peerView.disk);
+    return mine !== theirs ? mine < theirs : node > peer;
   }
 
   /** Reads every block through a writable node (or any node) and checks it against (a). */

@@ -4,7 +4,10 @@
 //! (a) `a:acked-write-lost`. A write completed to a client is never lost while a replica that
 //!     held it survives. Checked on every client read (against the oracle's floor, see
 //!     data_oracle.ts) and, every `fullCheckIntervalTicks`, on every live node whose disk is
-//!     UpToDate for every block whose floor write it held at completion ("owes").
+//!     UpToDate for every block whose floor write it held at completion ("owes"). A read may
+//!     miss the floor write only when nothing it can serve from held it and either (quorum
+//!     off) the write came from a split-brain rival (`splitBrainView`), or (protocols A, B)
+//!     another node issued it (`failoverMayMiss`); a read on the issuer is always strict.
 //! (b) `b:two-writers`. Two live nodes never both accept writes (`canWrite`) unless
 //!     allow-two-primaries is set. With quorum off, DRBD only promises this between nodes
 //!     that are connected (the promotion handshake); a partitioned pair may both write and
@@ -48,6 +51,16 @@ import type {
 } from "../../engine/mod.js";
 import type { Cluster, ClusterNode, ClientRequest } from "../cluster.js";
 import { blockSizeBytes, payloadWriteId } from "../payload.js";
+
+/** A reader's split-brain situation at issue (see `Checkers.splitBrainView`). */
+export interface SplitBrainView {
+  /** The reader's primary session (0: not writable). */
+  session: number;
+  /** Sessions of writable nodes the reader is not connected to. */
+  rivals: number[];
+  /** Nodes whose data the reader serves. */
+  reachable: number[];
+}
 
 export class InvariantViolation extends Error {
   override name = "InvariantViolation";
@@ -198,13 +211,57 @@ export class Checkers {
     track.session = this.sessionNext++;
     this.stats.sessions++;
     this.checkTwoWriters(node, view);
-    if (!this.quorumOn) {
-      const reachable = node.diskful && view.disk === "UpToDate" ? [node.id] : [];
-      for (const p of view.peers) {
-        if (p.connection === "Connected" && p.peerDisk === "UpToDate") reachable.push(p.peer);
-      }
-      this.cluster.oracle.relaxFloorsNotHeldBy(reachable);
+    if (!this.quorumOn) this.cluster.oracle.relaxFloorsNotHeldBy(this.reachableFrom(node.id));
+  }
+
+  /** Nodes whose data `node` can serve: itself (diskful, UpToDate), its Connected UpToDate peers. */
+  reachableFrom(node: NodeId): number[] {
+    const n = this.cluster.nodes[node]!;
+    const view = n.view();
+    if (view === null) return n.diskful ? [node] : [];
+    const reachable = n.diskful && view.disk === "UpToDate" ? [node] : [];
+    for (const p of view.peers) {
+      if (p.connection === "Connected" && p.peerDisk === "UpToDate") reachable.push(p.peer);
     }
+    return reachable;
+  }
+
+  /**
+   * Failover under protocol A or B (any quorum setting): a read on `reader` need not see
+   * acked write `writeId` when another node issued it and none of `reachable` (the nodes the
+   * reader could serve from at issue) held it at completion. The guarantee DRBD and
+   * DESIGN.md ("Write path": "with protocol C, a write that completed is on the stable
+   * storage of every replica that was connected and UpToDate") give for A and B is only the
+   * issuing node's own copy (that is why `holdersOf` names only the issuer there, and (a)'s
+   * per-node check owes it only there); a node that takes over without reaching the issuer
+   * may lack what was still in the issuer's send buffer. A read on the issuer itself stays
+   * strict: a block device must return its own completed writes, whatever the protocol.
+   */
+  failoverMayMiss(reader: NodeId, writeId: number, reachable: readonly number[]): boolean {
+    if (this.cluster.options.protocol === "C" || writeId === 0) return false;
+    const info = this.cluster.oracle.writes.get(writeId);
+    if (info === undefined || info.node === reader) return false;
+    return !this.cluster.oracle.heldByAny(writeId, reachable);
+  }
+
+  /**
+   * What a client read issued now on `node` may miss (a), or null when it must see every
+   * acked write. With quorum off, DRBD lets a partition leave two Primaries (split brain,
+   * see (b)); each serves its own data until an operator resolves it, so a read on one does
+   * not see the writes acked by a rival. The rule is the one writes follow: rivals are what
+   * `rivalsOf` gives, for the read now (a write issued now would record the same) or for the
+   * write at its issue (its `rivals`: the reader's session may have been one of them, even if
+   * the writer has since stepped down). As when a node becomes writable
+   * (`relaxFloorsNotHeldBy`), only writes no node the reader reaches held are excused (see
+   * `DataOracle.rivalWriteNotHeld`). With quorum on, never: a read sees every acked write.
+   */
+  splitBrainView(node: NodeId): SplitBrainView | null {
+    if (this.quorumOn) return null;
+    return {
+      session: this.sessionOf(node),
+      rivals: this.rivalsOf(node),
+      reachable: this.reachableFrom(node),
+    };
   }
 
   private checkTwoWriters(node: ClusterNode, view: ReplicaView): void {

@@ -40,6 +40,8 @@ export interface WriteInfo {
   ackSeq: number;
   /** Nodes that held it at completion. */
   holders: readonly number[];
+  /** Acked but not yet durable when its node crashed: never durable after that. */
+  lostInCrash: boolean;
 }
 
 interface BlockState {
@@ -90,6 +92,7 @@ export class DataOracle {
       status: "inflight",
       ackSeq: 0,
       holders: [],
+      lostInCrash: false,
     };
     this.writes.set(info.writeId, info);
     for (let b = firstBlock; b < firstBlock + blockCount; b++)
@@ -134,7 +137,8 @@ export class DataOracle {
   }
 
   private isDurable(info: WriteInfo): boolean {
-    return info.status === "acked" && (info.fua || info.ackSeq <= this.durableAckSeq);
+    if (info.status !== "acked" || info.lostInCrash) return false;
+    return info.fua || info.ackSeq <= this.durableAckSeq;
   }
 
   /**
@@ -145,6 +149,13 @@ export class DataOracle {
    * issuer still holds them.
    */
   nodeCrashed(node: number): void {
+    // Its unflushed acked writes are given up now, for good: a flush issued later counts
+    // their ack sequence as covered, but it can only make durable what the disks still hold
+    // (without this, a later crash would raise a floor back to a write already lost).
+    for (const info of this.writes.values()) {
+      if (info.node === node && info.status === "acked" && !this.isDurable(info))
+        info.lostInCrash = true;
+    }
     for (const s of this.blocks) {
       if (s.floor === 0 || this.writes.get(s.floor)!.node !== node) continue;
       let floor = 0;
@@ -186,12 +197,36 @@ export class DataOracle {
   relaxFloorsNotHeldBy(reachable: readonly number[]): void {
     for (const s of this.blocks) {
       if (s.floor === 0 || s.relaxed) continue;
-      const holders = this.writes.get(s.floor)!.holders;
-      if (!reachable.some((n) => holders.includes(n))) {
+      if (!this.heldByAny(s.floor, reachable)) {
         s.relaxed = true;
         this.stats.relaxed++;
       }
     }
+  }
+
+  /** Whether any of `nodes` held write `writeId` when it completed. */
+  heldByAny(writeId: number, nodes: readonly number[]): boolean {
+    const holders = this.writes.get(writeId)?.holders ?? [];
+    return nodes.some((n) => holders.includes(n));
+  }
+
+  /**
+   * Split brain, for one reader (quorum off; see `Checkers.splitBrainView`): acked write
+   * `writeId` need not be visible to the reader when the two are rivals (the write's session
+   * is one of the reader's `rivals`, or the reader's `session` was one of the write's) and
+   * none of the nodes the reader reaches held it. The same rule `relaxFloorsNotHeldBy`
+   * applies when a node becomes writable, extended to writes a rival completed after that.
+   */
+  rivalWriteNotHeld(
+    writeId: number,
+    reader: { session: number; rivals: readonly number[]; reachable: readonly number[] },
+  ): boolean {
+    const info = this.writes.get(writeId);
+    if (info === undefined) return false;
+    const rivals =
+      reader.rivals.includes(info.session) ||
+      (reader.session !== 0 && info.rivals.includes(reader.session));
+    return rivals && !this.heldByAny(writeId, reader.reachable);
   }
 
   /** Whether the block has a write whose outcome is open (in flight, failed, lost). */
