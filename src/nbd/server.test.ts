@@ -17,6 +17,7 @@ import {
   TestClient,
 } from "./test_client.js";
 import { Prng } from "../stdx/prng.js";
+import { hostileBytes } from "./fuzz_input.js";
 
 const SIZE = 8 * 1024 * 1024;
 let dir: string;
@@ -220,19 +221,7 @@ describe("nbd server", () => {
       requestBytes(C.CMD_FLUSH, 0, 0, 4n),
     ]);
     const streams = fc.sample(
-      fc.oneof(
-        fc.uint8Array({ minLength: 1, maxLength: 600 }),
-        fc
-          .array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), {
-            minLength: 1,
-            maxLength: 6,
-          })
-          .map((muts) => {
-            const b = Buffer.from(valid);
-            for (const [at, v] of muts) b[at] = v;
-            return b;
-          }),
-      ),
+      hostileBytes(valid, { randomBytesMax: 600, mutationsMax: 6, minLength: 1 }),
       { numRuns: 120, seed: 42 },
     );
     for (const bytes of streams) {
@@ -257,19 +246,7 @@ describe("nbd server", () => {
       optionBytes(C.OPT_GO, goData("disk")),
     ]);
     const inputs = fc.sample(
-      fc.oneof(
-        fc.uint8Array({ minLength: 1, maxLength: 300 }),
-        fc
-          .array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), {
-            minLength: 1,
-            maxLength: 4,
-          })
-          .map((muts) => {
-            const b = Buffer.from(valid);
-            for (const [at, v] of muts) b[at] = v;
-            return b;
-          }),
-      ),
+      hostileBytes(valid, { randomBytesMax: 300, mutationsMax: 4, minLength: 1 }),
       { numRuns: 120, seed: 7 },
     );
     for (const bytes of inputs) {

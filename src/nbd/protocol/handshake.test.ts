@@ -4,6 +4,7 @@ import fc from "fast-check";
 import * as C from "./constants.js";
 import { Handshake, type ExportCatalog, type ExportInfo, type HandshakeStep } from "./handshake.js";
 import { goData, optionBytes } from "../test_client.js";
+import { hostileBytes } from "../fuzz_input.js";
 
 const disk: ExportInfo = {
   name: "disk",
@@ -199,14 +200,7 @@ describe("nbd handshake", () => {
       optionBytes(C.OPT_INFO, goData("disk", [1, 2, 3])),
       optionBytes(C.OPT_GO, goData("disk")),
     ]);
-    const mutated = fc
-      .array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 })
-      .map((muts) => {
-        const b = Buffer.from(valid);
-        for (const [at, v] of muts) b[at] = v;
-        return b;
-      });
-    const input = fc.oneof(fc.uint8Array({ maxLength: 2048 }), mutated);
+    const input = hostileBytes(valid, { randomBytesMax: 2048, mutationsMax: 8 });
     fc.assert(
       fc.property(input, fc.array(fc.nat(4096), { maxLength: 6 }), (bytes, cuts) => {
         const hs = new Handshake(catalog);
