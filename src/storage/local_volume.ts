@@ -23,6 +23,11 @@ export interface LocalVolumeOptions {
 }
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Larger writes go to the thread pool even when they could go inline: their copy into the
+ * page cache is long enough that running it on a second core beats saving the hand-off.
+ */
+const inlineWriteBytesMax = Number(process.env["MIRRA_INLINE_WRITE_BYTES_MAX"] ?? 32 * 1024);
 /** An inline write slower than this backs off to the thread pool (1 ms). */
 const INLINE_WRITE_SLOW_NS = 1_000_000n;
 let zeroChunk: Uint8Array | undefined;
@@ -189,6 +194,7 @@ export class LocalVolume implements BlockDevice {
       if (n === -osConstants.errno.EOPNOTSUPP) this.tryNowaitWrite = false;
       // A partial write is fine to redo whole: pwrite of the same bytes is idempotent.
     }
+    if (length > inlineWriteBytesMax) return false;
     if (!this.dirtyPages || !this.dirtyPages.mayWriteInline(offsetBytes, length)) return false;
     const started = process.hrtime.bigint();
     let written: number;
