@@ -215,20 +215,13 @@ export class LocalVolume implements BlockDevice {
 
   trim(offsetBytes: number, length: number, fua: boolean, cb: IoCallback): void {
     const op = this.isBlockDevice ? RangeOp.blkDiscard : RangeOp.punchHole;
-    this.rangeOp(op, offsetBytes, length, (err) => {
-      // TRIM is advisory: a filesystem that cannot punch holes still answers success.
-      if (err && (err.code === "EOPNOTSUPP" || err.code === "ENOTSUP" || err.code === "ENOTTY"))
-        err = null;
-      if (err || !fua) cb(err);
-      else this.flush(cb);
-    });
+    const finish = this.flushedIf(fua, cb);
+    // TRIM is advisory: a filesystem that cannot punch holes still answers success.
+    this.rangeOp(op, offsetBytes, length, (err) => finish(err && !isUnsupported(err) ? err : null));
   }
 
   writeZeroes(offsetBytes: number, length: number, options: ZeroOptions, cb: IoCallback): void {
-    const finish: IoCallback = (err) => {
-      if (err || !options.fua) cb(err);
-      else this.flush(cb);
-    };
+    const finish = this.flushedIf(options.fua, cb);
     const op = this.isBlockDevice
       ? RangeOp.blkZeroOut
       : options.noHole
@@ -236,9 +229,7 @@ export class LocalVolume implements BlockDevice {
         : RangeOp.punchHole;
     this.rangeOp(op, offsetBytes, length, (err) => {
       if (!err) return finish(null);
-      const unsupported =
-        err.code === "EOPNOTSUPP" || err.code === "ENOTSUP" || err.code === "ENOTTY";
-      if (!unsupported) return finish(err);
+      if (!isUnsupported(err)) return finish(err);
       if (options.fastZero) return cb(errnoError(osConstants.errno.EOPNOTSUPP, "fast zero"));
       this.writeZeroBytes(offsetBytes, length, finish);
     });
@@ -251,6 +242,11 @@ export class LocalVolume implements BlockDevice {
       await new Promise<void>((resolve) => fs.fdatasync(this.fd, () => resolve()));
     if (this.fdSync !== this.fd) fs.closeSync(this.fdSync);
     fs.closeSync(this.fd);
+  }
+
+  /** `cb`, preceded by a flush when `fua` asks for durability (and the operation succeeded). */
+  private flushedIf(fua: boolean, cb: IoCallback): IoCallback {
+    return fua ? (err) => (err ? cb(err) : this.flush(cb)) : cb;
   }
 
   private rangeOp(op: RangeOpCode, offsetBytes: number, length: number, cb: IoCallback): void {
@@ -274,6 +270,11 @@ export class LocalVolume implements BlockDevice {
     };
     step(offsetBytes);
   }
+}
+
+/** The filesystem or device cannot do this range operation at all (as opposed to failing). */
+function isUnsupported(err: NodeJS.ErrnoException): boolean {
+  return err.code === "EOPNOTSUPP" || err.code === "ENOTSUP" || err.code === "ENOTTY";
 }
 
 function wrapOpenError(path: string, err: unknown): Error {
