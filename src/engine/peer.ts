@@ -85,6 +85,8 @@ export class PeerState implements PeerView {
   readonly unackedWrites = new Map<number, number>();
   /** A handshake restarted on a live link is under way (the connection counts for quorum). */
   renegotiating = false;
+  /** Our renegotiation request awaiting its answer (0: none; see Replica.renegotiate). */
+  handshakeRequestId = 0;
   /** When we last renegotiated because of bits for an Established peer. */
   renegotiateTick = -1_000_000;
   /** While Disconnecting after a handshake verdict: when to close the link. */
@@ -119,6 +121,13 @@ export class PeerState implements PeerView {
   readonly verifyPending = new Map<number, [number, number]>();
   /** Granted a promotion to this peer until this tick (-1: none). */
   grantedUntilTick = -1;
+  /**
+   * Diskless Primary only: the peer holds the data generation we expose (our current
+   * UUID), so reads may go there. `exposedRotatedFrom` is the generation it held when we
+   * rotated while it followed our stream: it adopts the new one on our state message.
+   */
+  exposedMatch = false;
+  exposedRotatedFrom = 0;
 
   constructor(
     peer: NodeId,

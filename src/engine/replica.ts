@@ -146,6 +146,8 @@ export class Replica implements ReplicaView {
   private confirmWaitCommit = false;
   private readonly confirmHeld: number[] = [];
   private lastPrimaryHistory: number[] = [];
+  /** That Primary has not been seen stepping down (its line may still be writing). */
+  private lastPrimaryActive = false;
 
   // Metadata writes: durable in issue order.
   private metaSeqIssued = 0;
@@ -174,6 +176,7 @@ export class Replica implements ReplicaView {
   private submitSeqNext = 1;
   private writeSeqNext = 1;
   private readIdNext = 1;
+  private handshakeIdNext = 1;
   private epochCurrent = 0;
   private epochWrites = 0;
   private epochTick = 0;
@@ -554,7 +557,54 @@ export class Replica implements ReplicaView {
     this.pushHistory(old);
     this.uuidCounter++;
     this.sbCurrentUuid = mintUuid(this.uuidCounter, this.nodeId);
+    if (!this.diskful) {
+      // The peers that follow our stream adopt the new generation from our state message
+      // (maybeAdoptUuid) and keep bitmap UUIDs for the ones that miss it.
+      for (const p of this.peers) {
+        if (p.replicating && p.exposedMatch) p.exposedRotatedFrom = old;
+        else p.exposedMatch = false;
+      }
+    }
     this.writeGateMetaSeq = this.persistSuperblock();
+  }
+
+  /**
+   * Diskless Primary: the generation we expose is that of the peer data we use. Peers on
+   * another generation (they missed writes while away) get our writes but serve no reads
+   * and give no data access until a resync brings them to our generation.
+   */
+  private trackExposed(p: PeerState, peerCurrent: number): void {
+    if (this.diskful || this.role !== "Primary" || !p.diskful) return;
+    if (peerCurrent === this.sbCurrentUuid) {
+      p.exposedMatch = true;
+      p.exposedRotatedFrom = 0;
+      // Back on our generation: losing it again needs a new one (maybeRotateUuid).
+      p.bitmapUuid = 0;
+    } else if (p.exposedRotatedFrom === 0 || peerCurrent !== p.exposedRotatedFrom) {
+      p.exposedMatch = false;
+      p.exposedRotatedFrom = 0;
+    }
+  }
+
+  /** Diskless promotion: expose the generation of an UpToDate peer we reach. */
+  private exposePeerGeneration(): void {
+    let chosen: UuidSet | undefined;
+    for (const p of this.peers) {
+      if (p.established && p.diskful && p.peerDisk === "UpToDate" && p.peerUuids !== undefined) {
+        chosen = p.peerUuids;
+        break;
+      }
+    }
+    if (chosen === undefined) return;
+    this.sbCurrentUuid = chosen.currentUuid;
+    this.sbHistoryUuids = chosen.historyUuids.slice(0, historyUuidsMax);
+    for (const p of this.peers) {
+      p.bitmapUuid = 0;
+      p.exposedRotatedFrom = 0;
+      p.exposedMatch = p.established && p.peerUuids?.currentUuid === chosen.currentUuid;
+    }
+    this.commitUuid(this.sbCurrentUuid, this.sbHistoryUuids.slice());
+    this.maybeRotateUuid();
   }
 
   private pushHistory(uuid: number): void {
@@ -850,6 +900,7 @@ export class Replica implements ReplicaView {
     for (let k = 0; k < n; k++) {
       const p = this.peers[(startAt + k) % n]!;
       if (!p.established || p.peerDisk !== "UpToDate" || p.replication !== "Established") continue;
+      if (!this.exposesOurData(p)) continue;
       // A peer that may lack some block of the read would return stale data.
       if (this.diskful && p.bitmap.count() > 0 && p.bitmap.anySet(req.firstBlock, req.blockCount)) {
         continue;
@@ -1167,6 +1218,7 @@ export class Replica implements ReplicaView {
     if (p.link) this.linkLost(p, "NetworkFailure");
     p.link = true;
     p.confirmed = false;
+    p.handshakeRequestId = 0;
     p.linkGen++;
     p.handshakeDone = false;
     p.barrierFlushing = false;
@@ -1266,7 +1318,10 @@ export class Replica implements ReplicaView {
     // Peers learn whom we reach (connectedMask): they track writes for nodes we miss.
     this.broadcastState();
     // Without quorum we cannot write, so no new generation (it would fake a split brain).
-    if (this.role === "Primary" && this.diskful && this.disk === "UpToDate" && this.quorumOk()) {
+    p.exposedMatch = false;
+    p.exposedRotatedFrom = 0;
+    const ownData = this.diskful ? this.disk === "UpToDate" : this.sbCurrentUuid !== 0;
+    if (this.role === "Primary" && ownData && this.quorumOk()) {
       this.maybeRotateUuid();
       // Before completing writes the lost peer lacks, the remaining voters must know it is
       // behind (our new generation, our connectedMask); else they could vote it Primary.
@@ -1319,8 +1374,9 @@ export class Replica implements ReplicaView {
     };
   }
 
-  private stateMessage(s: StateSnapshot, reply: boolean): PeerMessage {
+  private stateMessage(s: StateSnapshot, reply: boolean, handshakeId = 0): PeerMessage {
     return {
+      handshakeId,
       type: "state",
       role: s.role,
       disk: s.disk,
@@ -1354,16 +1410,37 @@ export class Replica implements ReplicaView {
     p.peerUuids = m.uuids;
     p.peerCrashedPrimary = m.crashedPrimary;
     p.peerConnectedMask = m.connectedMask;
-    if (m.role === "Primary" && !this.diskful && m.uuids.currentUuid !== 0) {
+    this.trackExposed(p, m.uuids.currentUuid);
+    if (m.role === "Primary" && !this.diskful && this.role !== "Primary") {
       const u = m.uuids;
       const last = this.lastPrimaryUuid;
-      if (last === 0 || u.currentUuid === last || u.historyUuids.includes(last)) {
+      const descends = u.currentUuid === last || u.historyUuids.includes(last);
+      if (u.currentUuid !== 0 && (last === 0 || descends || !this.lastPrimaryActive)) {
         this.lastPrimaryUuid = u.currentUuid;
         this.lastPrimaryHistory = u.historyUuids.slice();
+        this.lastPrimaryActive = true;
       }
+    } else if (wasPrimary && !this.diskful && m.uuids.currentUuid === this.lastPrimaryUuid) {
+      // The Primary we followed stepped down in front of us: its line is closed, and a
+      // later Primary of another line is no rival of it.
+      this.lastPrimaryActive = false;
     }
     if (m.role === "Primary" || wasPrimary) p.grantedUntilTick = -1;
-    if (!p.handshakeDone) return this.handshake(p, m);
+    if (!p.handshakeDone) {
+      if (p.handshakeRequestId !== 0) {
+        // We renegotiate: only the answer to our request decides (both sides then judge
+        // the same pair of snapshots). States the peer sent before it saw our request are
+        // news, not answers.
+        const id = m.handshakeId ?? 0;
+        if (m.reply && id !== p.handshakeRequestId) return;
+        if (!m.reply && id !== 0) {
+          // Both asked at once: the lower node id's request stands, the other answers it.
+          if (this.nodeId < p.peer) return;
+          this.renegotiate(p, false, id);
+        }
+      }
+      return this.handshake(p, m);
+    }
     if (!p.confirmed) {
       p.confirmed = true;
       this.updateQuorum();
@@ -1378,7 +1455,7 @@ export class Replica implements ReplicaView {
     this.maybeConfirmData();
     if (!m.reply) {
       // The peer renegotiates on the live link: answer with a fresh snapshot and decide.
-      this.renegotiate(p, false);
+      this.renegotiate(p, false, m.handshakeId ?? 0);
       return this.handshake(p, m);
     }
     this.maybeAdoptUuid(p);
@@ -1411,6 +1488,7 @@ export class Replica implements ReplicaView {
     const sent = p.sent;
     assert(sent !== undefined, "our state goes first on a link");
     p.handshakeDone = true;
+    p.handshakeRequestId = 0;
     p.renegotiating = false;
     // The handshake carried our current state: nothing older is left to confirm to it.
     p.confirmedRound = this.confirmRound;
@@ -1448,7 +1526,7 @@ export class Replica implements ReplicaView {
       },
     );
     const bothPrimary = sent.role === "Primary" && m.role === "Primary";
-    if (m.role === "Primary" && !this.diskful && this.lastPrimaryUuid !== 0) {
+    if (m.role === "Primary" && !this.diskful && this.lastPrimaryActive) {
       // A diskless tiebreaker lends its vote only to the line of Primaries it has followed:
       // a Primary whose generation does not descend from the last one we saw is the other
       // side of a split and must not regain quorum through us.
@@ -2458,6 +2536,8 @@ export class Replica implements ReplicaView {
       this.writeGateMetaSeq = this.persistSuperblock();
       // Promoted while a peer is away: a new generation, so a split brain is detectable.
       if (this.disk === "UpToDate") this.maybeRotateUuid();
+    } else {
+      this.exposePeerGeneration();
     }
     this.broadcastState();
     this.adminDone(pending.commandId, true);
@@ -2536,8 +2616,16 @@ export class Replica implements ReplicaView {
   private hasDataAccess(): boolean {
     if (this.diskful && this.disk === "UpToDate") return true;
     if (this.diskful && this.disk !== "Diskless" && this.disk !== "Failed") return false;
-    for (const p of this.peers) if (p.established && p.peerDisk === "UpToDate") return true;
+    for (const p of this.peers) {
+      if (p.established && p.peerDisk === "UpToDate" && this.exposesOurData(p)) return true;
+    }
     return false;
+  }
+
+  /** A diskless Primary's peer holds the data generation it exposes (see trackExposed). */
+  private exposesOurData(p: PeerState): boolean {
+    if (this.diskful || this.role !== "Primary" || this.sbCurrentUuid === 0) return true;
+    return p.exposedMatch;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -2669,14 +2757,17 @@ export class Replica implements ReplicaView {
   }
 
   /** Restarts the handshake on a live link (the connection and quorum stay up). */
-  private renegotiate(p: PeerState, initiator: boolean): void {
+  private renegotiate(p: PeerState, initiator: boolean, answersId = 0): void {
     p.renegotiateTick = this.tickNow;
     p.handshakeDone = false;
     p.renegotiating = true;
     if (initiator) p.lastRecvTick = this.tickNow;
     p.sent = this.snapshot(p);
-    // The initiator asks (reply=false); the answer must not look like a new request.
-    this.send(p.peer, this.stateMessage(p.sent, !initiator));
+    // The initiator asks (reply=false) under a new id; the answer echoes it and must not
+    // look like a new request.
+    p.handshakeRequestId = initiator ? this.handshakeIdNext++ : 0;
+    const id = initiator ? p.handshakeRequestId : answersId;
+    this.send(p.peer, this.stateMessage(p.sent, !initiator, id));
   }
 
   /** ko-count: the oldest write (or read) the peer owes us is older than koCount × timeout. */

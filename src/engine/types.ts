@@ -27,6 +27,7 @@
 //! - `Replica.writesInFlight` (number) for tests and status.
 //! - `bitmap` message: optional `covered` ranges (additive).
 //! - new message `peerAck` (additive); `state.syncTowardUuid`, `data.targets` optional.
+//! - `state.handshakeId` optional (renegotiation request/answer pairing).
 
 /** A node's id inside a resource: 0..31, as in DRBD. */
 export type NodeId = number;
@@ -386,6 +387,11 @@ export type PeerMessage =
       readonly connectedMask: number;
       /** While Inconsistent: the generation an interrupted resync was bringing it to. */
       readonly syncTowardUuid?: number;
+      /**
+       * Renegotiation on a live link: a request (reply=false) carries a new id, its answer
+       * (reply=true) echoes it; other state messages carry none (0 or absent).
+       */
+      readonly handshakeId?: number;
     }
   /** Replicated application write. `ack` says what the primary waits for. */
   | {

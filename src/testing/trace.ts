@@ -18,6 +18,7 @@ export function describeMessage(m: PeerMessage): string {
       return (
         `state ${m.role}/${m.disk} uuid=${m.uuids.currentUuid} bits=${m.bitsForYou}` +
         (m.reply ? " reply" : "") +
+        (m.handshakeId !== undefined && m.handshakeId !== 0 ? ` hs=${m.handshakeId}` : "") +
         (m.discardMyData ? " discard-my-data" : "")
       );
     case "data":

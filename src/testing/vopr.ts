@@ -445,6 +445,17 @@ export class Vopr {
    */
   private operatorReconnect(): void {
     const c = this.cluster;
+    // A Primary that lost quorum while another Primary with quorum carries on (its peers
+    // refuse a second Primary): the operator demotes the one without quorum.
+    const withQuorum = c.nodes.some((n) => {
+      const v = n.up ? n.view() : null;
+      return v !== null && v.role === "Primary" && v.quorum;
+    });
+    for (const node of c.nodes) {
+      const view = node.up ? node.view() : null;
+      if (view === null || view.role !== "Primary" || view.quorum || !withQuorum) continue;
+      c.admin(node.id, { type: "secondary" });
+    }
     for (const node of c.nodes) {
       const view = node.view();
       if (view === null) continue;

@@ -63,6 +63,7 @@ const arbitraries: { [K in WireMessage["type"]]: fc.Arbitrary<Extract<WireMessag
         reply: fc.boolean(),
         connectedMask: mask,
         syncTowardUuid: u64,
+        handshakeId: u64,
       },
       {
         requiredKeys: [

@@ -113,6 +113,7 @@ export const messageFieldNames: {
     reply: true,
     connectedMask: true,
     syncTowardUuid: true,
+    handshakeId: true,
   },
   data: { seq: true, epoch: true, firstBlock: true, data: true, ack: true, targets: true },
   recvAck: { seq: true },

@@ -140,6 +140,11 @@ export const messageSpecs: readonly MessageSpec[] = [
         { kind: "optU64" },
         "while Inconsistent: the generation an interrupted resync was bringing it to",
       ),
+      f(
+        "handshakeId",
+        { kind: "optU64" },
+        "renegotiation: a request's new id, echoed by its answer; absent otherwise",
+      ),
     ],
   },
   {

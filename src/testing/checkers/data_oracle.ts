@@ -42,6 +42,8 @@ export interface WriteInfo {
   holders: readonly number[];
   /** Acked but not yet durable when its node crashed: never durable after that. */
   lostInCrash: boolean;
+  /** Holders that crashed before the write was durable (bit per node id). */
+  crashedHolders: number;
 }
 
 interface BlockState {
@@ -93,6 +95,7 @@ export class DataOracle {
       ackSeq: 0,
       holders: [],
       lostInCrash: false,
+      crashedHolders: 0,
     };
     this.writes.set(info.writeId, info);
     for (let b = firstBlock; b < firstBlock + blockCount; b++)
@@ -152,12 +155,20 @@ export class DataOracle {
     // Its unflushed acked writes are given up now, for good: a flush issued later counts
     // their ack sequence as covered, but it can only make durable what the disks still hold
     // (without this, a later crash would raise a floor back to a write already lost).
+    // The same holds for a write whose every holder has now crashed before it was durable
+    // (a diskless issuer keeps no copy): no replica that held it survives.
     for (const info of this.writes.values()) {
-      if (info.node === node && info.status === "acked" && !this.isDurable(info))
-        info.lostInCrash = true;
+      if (info.status !== "acked" || this.isDurable(info)) continue;
+      if (info.node === node) info.lostInCrash = true;
+      if (info.holders.includes(node)) {
+        info.crashedHolders |= 1 << node;
+        if (info.holders.every((h) => (info.crashedHolders & (1 << h)) !== 0)) {
+          info.lostInCrash = true;
+        }
+      }
     }
     for (const s of this.blocks) {
-      if (s.floor === 0 || this.writes.get(s.floor)!.node !== node) continue;
+      if (s.floor === 0 || !this.writes.get(s.floor)!.lostInCrash) continue;
       let floor = 0;
       for (let i = s.writes.length - 1; i >= 0; i--) {
         const info = this.writes.get(s.writes[i]!)!;
