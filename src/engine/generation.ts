@@ -27,6 +27,8 @@
 //!                                                               have lost its volatile cache
 //!   @EU    exactly one side is UpToDate (the other Outdated or  that side is source (bitmap):
 //!          merely Consistent)                                   the other knows it may lag
+//!   @ES    both last followed the same Primary's write stream   the side that received
+//!          and one received further in it                       further is source (bitmap)
 //!   @E3    exactly one side has bits for the other              that side is source (bitmap)
 //!   @E4    both sides have bits / both primaries or crashed     lower node id is source
 //!   @E5    otherwise                                            none
@@ -60,6 +62,10 @@ export interface HandshakeSide {
   readonly syncTowardUuid?: number;
   /** The data is UpToDate (not merely Consistent or Outdated). */
   readonly upToDate?: boolean;
+  /** The write stream this side last followed (a Primary: its own), 0 if none known. */
+  readonly streamId?: number;
+  /** The highest write sequence number this side received from that stream. */
+  readonly streamSeq?: number;
 }
 
 export type SyncDecision =
@@ -116,6 +122,13 @@ function decideEqual(me: HandshakeSide, peer: HandshakeSide): SyncDecision {
   if (me.crashedPrimary !== peer.crashedPrimary) return pick(peer.crashedPrimary, "@E2");
   const meUp = me.upToDate === true;
   if (meUp !== (peer.upToDate === true)) return pick(meUp, "@EU");
+  // Both followed the same (now lost) Primary: it sent its writes to each in one order, so
+  // the side that received further holds everything the other has.
+  const sMe = me.streamSeq ?? 0;
+  const sPeer = peer.streamSeq ?? 0;
+  if ((me.streamId ?? 0) !== 0 && me.streamId === peer.streamId && sMe !== sPeer) {
+    return pick(sMe > sPeer, "@ES");
+  }
   const meBits = me.bitsForOther > 0;
   const peerBits = peer.bitsForOther > 0;
   if (meBits !== peerBits) return pick(meBits, "@E3");

@@ -33,6 +33,8 @@ export interface StateSnapshot {
   /** Peers established when the snapshot was taken (bit per node id). */
   readonly connectedMask: number;
   readonly syncTowardUuid: number;
+  readonly streamId: number;
+  readonly streamSeq: number;
 }
 
 export class PeerState implements PeerView {
@@ -60,6 +62,9 @@ export class PeerState implements PeerView {
   peerCrashedPrimary = false;
   /** Nodes the peer is connected to, as a bitmask by node id. */
   peerConnectedMask = 0;
+  /** The peer's write stream position (its state's streamId, streamSeq). */
+  peerStreamId = 0;
+  peerStreamSeq = 0;
   /** Operator's discard-my-data for this connection (cleared once used). */
   discardMyData = false;
   sent: StateSnapshot | undefined = undefined;

@@ -138,6 +138,11 @@ export class Replica implements ReplicaView {
   private syncCoveredUuid = 0;
   /** While Inconsistent: the generation the resync brings us to (0 after a restart). */
   private syncTowardUuid = 0;
+  /** As Primary: our write stream's id (unique, minted at promotion). */
+  private streamId = 0;
+  /** The stream we last received writes from (or wrote, as Primary) and how far. */
+  private followedStream = 0;
+  private followedSeq = 0;
   /** Diskless: the current UUID of the last Primary we followed (tiebreaker memory). */
   private lastPrimaryUuid = 0;
   /** Voter confirmation after a Primary lost a peer (see linkLost). */
@@ -250,6 +255,10 @@ export class Replica implements ReplicaView {
     if (this.role !== "Primary" || this.suspended) return false;
     if (!this.quorumOk()) return false;
     return this.hasDataAccess();
+  }
+
+  get nextUuid(): number {
+    return this.sbCurrentUuid;
   }
 
   /** In-flight client writes (for tests and status). */
@@ -1347,6 +1356,8 @@ export class Replica implements ReplicaView {
       discardMyData: p.discardMyData,
       connectedMask: this.connectedMask(),
       syncTowardUuid: this.disk === "Inconsistent" ? this.syncTowardUuid : 0,
+      streamId: this.role === "Primary" ? this.streamId : this.followedStream,
+      streamSeq: this.role === "Primary" ? this.writeSeqNext - 1 : this.followedSeq,
     };
   }
 
@@ -1388,6 +1399,8 @@ export class Replica implements ReplicaView {
       reply,
       connectedMask: s.connectedMask,
       syncTowardUuid: s.syncTowardUuid,
+      streamId: s.streamId,
+      streamSeq: s.streamSeq,
     };
   }
 
@@ -1400,7 +1413,7 @@ export class Replica implements ReplicaView {
   }
 
   private onState(p: PeerState, m: Extract<PeerMessage, { type: "state" }>): void {
-    for (const u of [m.uuids.currentUuid, ...m.uuids.historyUuids]) {
+    for (const u of [m.uuids.currentUuid, ...m.uuids.historyUuids, m.streamId ?? 0]) {
       const c = uuidCounterOf(u);
       if (c > this.uuidCounter) this.uuidCounter = c;
     }
@@ -1410,6 +1423,8 @@ export class Replica implements ReplicaView {
     p.peerUuids = m.uuids;
     p.peerCrashedPrimary = m.crashedPrimary;
     p.peerConnectedMask = m.connectedMask;
+    p.peerStreamId = m.streamId ?? 0;
+    p.peerStreamSeq = m.streamSeq ?? 0;
     this.trackExposed(p, m.uuids.currentUuid);
     if (m.role === "Primary" && !this.diskful && this.role !== "Primary") {
       const u = m.uuids;
@@ -1512,6 +1527,8 @@ export class Replica implements ReplicaView {
         bitsForOther: sent.bitsForYou,
         syncTowardUuid: sent.syncTowardUuid,
         upToDate: sent.disk === "UpToDate",
+        streamId: sent.streamId,
+        streamSeq: sent.streamSeq,
       },
       {
         nodeId: p.peer,
@@ -1523,6 +1540,8 @@ export class Replica implements ReplicaView {
         bitsForOther: m.bitsForYou,
         syncTowardUuid: m.syncTowardUuid ?? 0,
         upToDate: m.disk === "UpToDate",
+        streamId: m.streamId ?? 0,
+        streamSeq: m.streamSeq ?? 0,
       },
     );
     const bothPrimary = sent.role === "Primary" && m.role === "Primary";
@@ -1795,10 +1814,12 @@ export class Replica implements ReplicaView {
     // become a target ourselves: handshakes decided pairwise within one generation can form
     // a cycle of sources, and giving in would leave every node of it Inconsistent. The
     // source retries on reconnect.
+    // We crashed and the source did not: our hot extents are suspect, take its data first.
     const ahead =
       p.peerRole === "Primary" ||
       p.peerUuids?.currentUuid !== this.sbCurrentUuid ||
-      diskRank(p.peerDisk) > diskRank(this.disk);
+      diskRank(p.peerDisk) > diskRank(this.disk) ||
+      (this.crashedPrimary && !p.peerCrashedPrimary);
     if (!ahead) {
       for (const q of this.peers) {
         const serving = q.replication === "SyncSource" || q.replication === "PausedSyncS";
@@ -2070,6 +2091,17 @@ export class Replica implements ReplicaView {
     this.finishTargetBitmap(p);
     this.crashedPrimary = false;
     this.consistent = true;
+    // We now hold the source's data, and with it its position in the write stream.
+    if (
+      p.peerRole !== "Primary" &&
+      p.peerStreamId !== 0 &&
+      p.peerStreamId === this.followedStream
+    ) {
+      this.followedSeq = Math.max(this.followedSeq, p.peerStreamSeq);
+    } else if (p.peerRole !== "Primary") {
+      this.followedStream = p.peerStreamId;
+      this.followedSeq = p.peerStreamSeq;
+    }
     if (this.appWrittenWriter === p.peer) this.resetAppWritten(-1);
     this.setReplication(p, "Established");
     const upToDate = p.peerDisk === "UpToDate";
@@ -2276,6 +2308,13 @@ export class Replica implements ReplicaView {
     }
     if (this.appWrittenWriter !== p.peer) this.resetAppWritten(p.peer);
     this.appWritten.setRange(m.firstBlock, count);
+    if (p.peerStreamId !== 0) {
+      if (this.followedStream !== p.peerStreamId) {
+        this.followedStream = p.peerStreamId;
+        this.followedSeq = 0;
+      }
+      if (m.seq > this.followedSeq) this.followedSeq = m.seq;
+    }
     this.syncCovered?.setRange(m.firstBlock, count);
     // Until the Primary's peer ack says who holds this write, other nodes may lack it.
     p.unackedWrites.set(m.firstBlock, count);
@@ -2530,6 +2569,9 @@ export class Replica implements ReplicaView {
     }
     this.role = "Primary";
     this.promotionSeq++;
+    // A new write stream: its id is unique in the cluster (a Lamport count and our id).
+    this.uuidCounter++;
+    this.streamId = mintUuid(this.uuidCounter, this.nodeId);
     this.emitState({ kind: "role", role: "Primary" });
     if (this.diskful) {
       this.primaryFlag = true;
@@ -2550,6 +2592,7 @@ export class Replica implements ReplicaView {
     }
     this.role = "Secondary";
     this.autoPromoted = false;
+    this.keepOwnStream();
     this.emitState({ kind: "role", role: "Secondary" });
     this.failSuspended("EIO");
     if (this.diskful && this.disk !== "Diskless") {
@@ -2561,6 +2604,12 @@ export class Replica implements ReplicaView {
     }
     this.broadcastState();
     this.adminDone(commandId, true);
+  }
+
+  /** Stepping down: we hold our own stream's writes up to the last one we issued. */
+  private keepOwnStream(): void {
+    this.followedStream = this.streamId;
+    this.followedSeq = this.writeSeqNext - 1;
   }
 
   /** Demotes at once, failing whatever IO is still open. */
@@ -2589,6 +2638,7 @@ export class Replica implements ReplicaView {
     this.confirmNeeded = 0;
     this.role = "Secondary";
     this.autoPromoted = false;
+    this.keepOwnStream();
     this.emitState({ kind: "role", role: "Secondary" });
     if (this.suspended) {
       this.suspended = false;

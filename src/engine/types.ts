@@ -28,6 +28,8 @@
 //! - `bitmap` message: optional `covered` ranges (additive).
 //! - new message `peerAck` (additive); `state.syncTowardUuid`, `data.targets` optional.
 //! - `state.handshakeId` optional (renegotiation request/answer pairing).
+//! - `state.streamId`, `state.streamSeq` optional (reconciliation after a lost Primary).
+//! - `ReplicaView.nextUuid`: the generation a pending superblock write makes current.
 
 /** A node's id inside a resource: 0..31, as in DRBD. */
 export type NodeId = number;
@@ -392,6 +394,10 @@ export type PeerMessage =
        * (reply=true) echoes it; other state messages carry none (0 or absent).
        */
       readonly handshakeId?: number;
+      /** The write stream the sender last followed (a Primary: its own); 0 or absent: none. */
+      readonly streamId?: number;
+      /** The highest write sequence number the sender received from that stream. */
+      readonly streamSeq?: number;
     }
   /** Replicated application write. `ack` says what the primary waits for. */
   | {
@@ -508,6 +514,8 @@ export interface ReplicaView {
   readonly disk: DiskState;
   readonly currentUuid: number;
   readonly historyUuids: readonly number[];
+  /** The generation the superblock write in flight makes current (= currentUuid if none). */
+  readonly nextUuid: number;
   readonly quorum: boolean;
   readonly suspended: boolean;
   /** Hot AL extents, in memory (the persisted set may lag until its write completes). */

@@ -45,7 +45,7 @@ const cases: KnobCase[] = [
       c.workload.crashProbability = 0.004;
       c.workload.restartDelayTicksMean = 30;
     },
-    seedsMax: 150,
+    seedsMax: 600,
   },
   {
     knob: "skipBitmapMarking",
@@ -68,7 +68,7 @@ const cases: KnobCase[] = [
       c.workload.crashProbability = 0.006;
       c.workload.restartDelayTicksMean = 40;
     },
-    seedsMax: 150,
+    seedsMax: 600,
   },
   {
     knob: "ignoreSinglePrimary",
@@ -93,7 +93,7 @@ const cases: KnobCase[] = [
       };
       c.workload.roguePromoteProbability = 0.02;
     },
-    seedsMax: 150,
+    seedsMax: 600,
   },
 ];
 

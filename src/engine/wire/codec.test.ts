@@ -64,6 +64,8 @@ const arbitraries: { [K in WireMessage["type"]]: fc.Arbitrary<Extract<WireMessag
         connectedMask: mask,
         syncTowardUuid: u64,
         handshakeId: u64,
+        streamId: u64,
+        streamSeq: u64,
       },
       {
         requiredKeys: [

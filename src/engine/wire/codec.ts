@@ -114,6 +114,8 @@ export const messageFieldNames: {
     connectedMask: true,
     syncTowardUuid: true,
     handshakeId: true,
+    streamId: true,
+    streamSeq: true,
   },
   data: { seq: true, epoch: true, firstBlock: true, data: true, ack: true, targets: true },
   recvAck: { seq: true },

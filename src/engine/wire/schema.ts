@@ -145,6 +145,12 @@ export const messageSpecs: readonly MessageSpec[] = [
         { kind: "optU64" },
         "renegotiation: a request's new id, echoed by its answer; absent otherwise",
       ),
+      f(
+        "streamId",
+        { kind: "optU64" },
+        "the write stream the sender last followed (a Primary: its own), 0: none",
+      ),
+      f("streamSeq", { kind: "optU64" }, "the highest write sequence received from that stream"),
     ],
   },
   {

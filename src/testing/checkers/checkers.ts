@@ -24,7 +24,11 @@
 //!     holds the other's data. Data counts as what each disk will hold once the writes
 //!     already submitted to it complete (a write on its way to the platter is not a
 //!     difference). If that third node dies, nobody knows of the difference any more, and
-//!     (c) reports it: two Secondaries that diverge silently.
+//!     (c) reports it: two Secondaries that diverge silently. Bitmaps only describe
+//!     differences within one generation: a pair whose generations do not meet (neither
+//!     current UUID equal, nor one's bitmap UUID for the other equal to the other's current:
+//!     a split brain, or a node more than a generation behind) is resolved by a full sync or
+//!     an operator, as the handshake's decision table says, and is not compared here.
 //!     Under protocols A and B a completed write may still be on its way to a peer, so (c)
 //!     runs only at quiescent points there (the final convergence check).
 //! (d) `d:diverged` / `d:no-convergence`. After healing, within a bounded time, every
@@ -450,6 +454,7 @@ export class Checkers {
       for (let b = a + 1; b < nodes.length; b++) {
         const viewB = nodes[b]!.view();
         if (ids[b] === null || viewB === null || !comparedDisks.has(viewB.disk)) continue;
+        if (!bitmapsRelate(viewA, viewB)) continue;
         const idsA = ids[a]!;
         const idsB = ids[b]!;
         const bitmapA = viewA.peer(b)?.bitmap;
@@ -601,4 +606,14 @@ function sameBlock(x: Uint8Array | undefined, y: Uint8Array | undefined): boolea
 function isZero(x: Uint8Array): boolean {
   for (let i = 0; i < x.length; i++) if (x[i] !== 0) return false;
   return true;
+}
+
+/** Whether a difference between A and B is a bitmap's business (see (c)). */
+function bitmapsRelate(a: ReplicaView, b: ReplicaView): boolean {
+  // The generation each node's data belongs to (a resync target's is its source's, even
+  // before the superblock saying so is durable).
+  if (a.nextUuid === b.nextUuid) return true;
+  const bA = a.peer(b.nodeId)?.bitmapUuid ?? 0;
+  const bB = b.peer(a.nodeId)?.bitmapUuid ?? 0;
+  return (bA !== 0 && bA === b.nextUuid) || (bB !== 0 && bB === a.nextUuid);
 }
