@@ -153,6 +153,7 @@ export class Replica implements ReplicaView {
   private lastPrimaryHistory: number[] = [];
   /** That Primary has not been seen stepping down (its line may still be writing). */
   private lastPrimaryActive = false;
+  private lastPrimaryNode: NodeId = -1;
 
   // Metadata writes: durable in issue order.
   private metaSeqIssued = 0;
@@ -1434,10 +1435,11 @@ export class Replica implements ReplicaView {
         this.lastPrimaryUuid = u.currentUuid;
         this.lastPrimaryHistory = u.historyUuids.slice();
         this.lastPrimaryActive = true;
+        this.lastPrimaryNode = p.peer;
       }
-    } else if (wasPrimary && !this.diskful && m.uuids.currentUuid === this.lastPrimaryUuid) {
-      // The Primary we followed stepped down in front of us: its line is closed, and a
-      // later Primary of another line is no rival of it.
+    } else if (!this.diskful && p.peer === this.lastPrimaryNode && m.role !== "Primary") {
+      // The Primary we followed is back as a Secondary (stepped down, or restarted): its
+      // line is closed, and a later Primary of another line is no rival of it.
       this.lastPrimaryActive = false;
     }
     if (m.role === "Primary" || wasPrimary) p.grantedUntilTick = -1;

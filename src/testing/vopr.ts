@@ -312,6 +312,8 @@ export class Vopr {
   readonly cluster: Cluster;
   private readonly prng: Prng;
   private readonly restartAtTick: number[];
+  /** The node the liveness operator force-promoted (-1: none), to step it down again. */
+  private forcedPrimary: NodeId = -1;
 
   constructor(readonly config: VoprConfig) {
     this.cluster = new Cluster(config.cluster);
@@ -422,6 +424,7 @@ export class Vopr {
       if (c.tickNow - lastOperatorTick >= 100) {
         lastOperatorTick = c.tickNow;
         this.operatorReconnect();
+        this.operatorForcePrimary(c.tickNow - (deadline - this.config.ticksLiveness));
       }
       c.tick();
     }
@@ -469,13 +472,54 @@ export class Vopr {
         ) {
           c.admin(node.id, { type: "secondary" });
         }
-        c.admin(node.id, {
-          type: "connect",
-          peer: p.peer,
-          discardMyData: this.operatorDiscards(node.id, p.peer),
-        });
+        const discard = this.operatorDiscards(node.id, p.peer);
+        c.admin(node.id, { type: "connect", peer: p.peer, discardMyData: discard });
+        // The side that must discard still tries to connect (only we went StandAlone): the
+        // operator disconnects it and reconnects it with discard-my-data.
+        const other = c.nodes[p.peer]!;
+        const otherView = other.up ? other.view() : null;
+        const otherLink = otherView?.peer(node.id)?.connection;
+        if (!discard && otherLink !== undefined && otherLink !== "StandAlone") {
+          if (this.operatorDiscards(p.peer, node.id)) {
+            c.admin(p.peer, { type: "disconnect", peer: node.id });
+            c.admin(p.peer, { type: "connect", peer: node.id, discardMyData: true });
+          }
+        }
       }
     }
+  }
+
+  /**
+   * No node has UpToDate data and none is Primary (every survivor was outdated when it lost
+   * its Primary or its quorum): DRBD waits for an operator's `drbdadm primary --force` on the
+   * node with the newest data. The operator judges by what `drbdadm status` shows: the
+   * youngest generation, then the better disk, then the node that knows of the most blocks
+   * its peers lack; then steps it down again (`drbdadm secondary`) once it is UpToDate.
+   */
+  private operatorForcePrimary(ticksSinceHeal: number): void {
+    const c = this.cluster;
+    if (this.forcedPrimary >= 0) {
+      const v = c.nodes[this.forcedPrimary]!.view();
+      if (v !== null && v.role === "Primary") c.admin(this.forcedPrimary, { type: "secondary" });
+      this.forcedPrimary = -1;
+      return;
+    }
+    if (ticksSinceHeal < 200) return;
+    let best: { id: NodeId; key: number[] } | undefined;
+    for (const node of c.nodes) {
+      const v = node.up ? node.view() : null;
+      if (v === null) continue;
+      if (v.role === "Primary" || (node.diskful && v.disk === "UpToDate")) return;
+      if (!node.diskful || (v.disk !== "Outdated" && v.disk !== "Consistent")) continue;
+      let bits = 0;
+      for (const p of v.peers) bits += p.bitmap.count();
+      const rank = v.disk === "Consistent" ? 1 : 0;
+      const key = [Math.floor(v.currentUuid / 32), rank, bits, -node.id];
+      if (best === undefined || compareKeys(key, best.key) > 0) best = { id: node.id, key };
+    }
+    if (best === undefined) return;
+    this.forcedPrimary = best.id;
+    c.admin(best.id, { type: "primary", force: true });
   }
 
   /**
@@ -492,11 +536,27 @@ export class Vopr {
     const other = c.nodes[peer]!;
     const peerView = other.up ? other.view() : null;
     if (peerView === null || !other.diskful || peerView.role === "Primary") return true;
+    // A live Primary writes on one of the two lines: the operator keeps that one.
+    const line = this.primaryLine();
+    if (line !== undefined) {
+      const mine = line.includes(view.nextUuid);
+      const theirs = line.includes(peerView.nextUuid);
+      if (mine !== theirs) return !mine;
+    }
     const rank = (d: DiskState): number =>
       d === "UpToDate" ? 3 : d === "Consistent" ? 2 : d === "Outdated" ? 1 : 0;
     const mine = rank(view.disk);
     const theirs = rank(peerView.disk);
     return mine !== theirs ? mine < theirs : node > peer;
+  }
+
+  /** The generations of a live Primary's line (its current UUID and history), if any. */
+  private primaryLine(): readonly number[] | undefined {
+    for (const node of this.cluster.nodes) {
+      const v = node.up ? node.view() : null;
+      if (v !== null && v.role === "Primary") return [v.nextUuid, ...v.historyUuids];
+    }
+    return undefined;
   }
 
   /** Reads every block through a writable node (or any node) and checks it against (a). */
@@ -573,4 +633,10 @@ function result(seed: number, vopr: Vopr | null, error: unknown, summary: string
   }
   const e = error instanceof Error ? (error.stack ?? error.message) : String(error);
   return { ...base, ok: false, invariant: "exception", detail: e };
+}
+
+/** Lexicographic comparison of two keys of equal length. */
+function compareKeys(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }
