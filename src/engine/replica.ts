@@ -1286,9 +1286,22 @@ export class Replica implements ReplicaView {
     p.unackedWrites.clear();
     p.handshakeDone = false;
     p.barrierFlushing = false;
-    // Everything the peer has not confirmed durable may be missing there.
+    // Everything the peer has not confirmed durable may be missing there. The other peers
+    // learn it too (a peer ack naming every holder but the lost peer): they may have been
+    // told it held those writes (protocol A, B), and would not resync them to it if we
+    // are lost next.
     const tl = p.transferLog;
-    for (let i = 0; i < tl.length; i += 3) this.markOutOfSync(p, tl[i + 1]!, tl[i + 2]!);
+    const holders = this.connectedMask() & ~(1 << p.peer);
+    for (let i = 0; i < tl.length; i += 3) {
+      const first = tl[i + 1]!;
+      const count = tl[i + 2]!;
+      this.markOutOfSync(p, first, count);
+      if (this.role !== "Primary" || !p.diskful) continue;
+      for (const q of this.peers) {
+        if (q === p || !q.diskful || !q.established) continue;
+        this.send(q.peer, { type: "peerAck", firstBlock: first, blockCount: count, mask: holders });
+      }
+    }
     tl.length = 0;
     const bit = 1 << p.peer;
     for (const w of this.writes) {
@@ -1785,14 +1798,24 @@ export class Replica implements ReplicaView {
       for (let i = 0; i < m.ranges.length; i += 2)
         this.markOutOfSync(p, m.ranges[i]!, m.ranges[i + 1]!);
     }
-    // Blocks the target already received from another source are current there.
+    // Blocks the target already received from another source are current there, unless
+    // we know some other node lacks them: that may be the source it got them from.
     const covered = m.covered ?? [];
     for (let i = 0; i < covered.length; i += 2) {
       const first = covered[i]!;
       const count = Math.min(covered[i + 1]!, this.config.sizeBlocks - first);
-      for (let b = first; b < first + count; b++) if (!own.isSet(b)) p.bitmap.clear(b);
+      for (let b = first; b < first + count; b++) {
+        if (own.isSet(b) || this.othersLack(p, b)) continue;
+        p.bitmap.clear(b);
+      }
     }
     this.startResyncAsSource(p, full);
+  }
+
+  /** Whether our bitmap for any diskful peer but `p` marks block `b`. */
+  private othersLack(p: PeerState, b: number): boolean {
+    for (const q of this.peers) if (q !== p && q.diskful && q.bitmap.isSet(b)) return true;
+    return false;
   }
 
   private startResyncAsSource(p: PeerState, full: boolean): void {
