@@ -151,8 +151,6 @@ export class Replica implements ReplicaView {
   private confirmWaitCommit = false;
   private readonly confirmHeld: number[] = [];
   private lastPrimaryHistory: number[] = [];
-  /** That Primary has not been seen stepping down (its line may still be writing). */
-  private lastPrimaryActive = false;
   private lastPrimaryNode: NodeId = -1;
 
   // Metadata writes: durable in issue order.
@@ -635,6 +633,11 @@ export class Replica implements ReplicaView {
       // known only through our peer acks still in flight. Report the write as failed.
       replicated = false;
     }
+    if (!local && replicated && this.config.protocol !== "A" && !this.ackedByServingPeer(req)) {
+      // Only peers we would read it back from count: a write that reached only a resync
+      // target (or a peer of another generation) could not be read back if it failed now.
+      replicated = false;
+    }
     const ok = local || replicated;
     if (ok && req.fua) {
       req.phase = "flushing";
@@ -642,6 +645,14 @@ export class Replica implements ReplicaView {
       return;
     }
     this.finishWrite(req, ok);
+  }
+
+  private ackedByServingPeer(req: WriteReq): boolean {
+    for (const p of this.peers) {
+      if ((req.ackedOkMask & (1 << p.peer)) === 0) continue;
+      if (p.established && p.peerDisk === "UpToDate" && this.exposesOurData(p)) return true;
+    }
+    return false;
   }
 
   private finishWrite(req: WriteReq, ok: boolean): void {
@@ -1444,16 +1455,11 @@ export class Replica implements ReplicaView {
       const u = m.uuids;
       const last = this.lastPrimaryUuid;
       const descends = u.currentUuid === last || u.historyUuids.includes(last);
-      if (u.currentUuid !== 0 && (last === 0 || descends || !this.lastPrimaryActive)) {
+      if (u.currentUuid !== 0 && (last === 0 || descends || this.oldLineJoined(u))) {
         this.lastPrimaryUuid = u.currentUuid;
         this.lastPrimaryHistory = u.historyUuids.slice();
-        this.lastPrimaryActive = true;
         this.lastPrimaryNode = p.peer;
       }
-    } else if (!this.diskful && p.peer === this.lastPrimaryNode && m.role !== "Primary") {
-      // The Primary we followed is back as a Secondary (stepped down, or restarted): its
-      // line is closed, and a later Primary of another line is no rival of it.
-      this.lastPrimaryActive = false;
     }
     if (m.role === "Primary" || wasPrimary) p.grantedUntilTick = -1;
     if (!p.handshakeDone) {
@@ -1560,13 +1566,14 @@ export class Replica implements ReplicaView {
       },
     );
     const bothPrimary = sent.role === "Primary" && m.role === "Primary";
-    if (m.role === "Primary" && !this.diskful && this.lastPrimaryActive) {
+    if (m.role === "Primary" && !this.diskful && this.lastPrimaryUuid !== 0) {
       // A diskless tiebreaker lends its vote only to the line of Primaries it has followed:
       // a Primary whose generation does not descend from the last one we saw is the other
       // side of a split and must not regain quorum through us.
       const u = m.uuids;
       const last = this.lastPrimaryUuid;
-      if (u.currentUuid !== last && !u.historyUuids.includes(last)) return this.dropPeer(p, true);
+      const descends = u.currentUuid === last || u.historyUuids.includes(last);
+      if (!descends && !this.oldLineJoined(u)) return this.dropPeer(p, true);
     }
     if (m.role === "Primary" && !this.config.options.allowTwoPrimaries) {
       // We already follow another Primary, or promised to let another node become one: a
@@ -2695,6 +2702,20 @@ export class Replica implements ReplicaView {
       if (p.established && p.peerDisk === "UpToDate" && this.exposesOurData(p)) return true;
     }
     return false;
+  }
+
+  /**
+   * Diskless tiebreaker: the node that was the last Primary we followed now holds data of
+   * `u`'s line (it resynced from it, or discarded its own): that old line is gone, and a
+   * Primary of the new one is no rival of it.
+   */
+  private oldLineJoined(u: UuidSet): boolean {
+    const q = this.peerStates[this.lastPrimaryNode];
+    const c = q?.peerUuids?.currentUuid;
+    if (q === undefined || !q.established || c === undefined || q.peerRole === "Primary") {
+      return false;
+    }
+    return c === u.currentUuid || u.historyUuids.includes(c);
   }
 
   /** A diskless Primary's peer holds the data generation it exposes (see trackExposed). */
