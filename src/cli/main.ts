@@ -6,6 +6,9 @@ import { Command, Option } from "commander";
 import { MirraError } from "../stdx/errors.js";
 import { serve } from "./serve.js";
 import { createMd, dumpMd } from "./md.js";
+import { nodeRun } from "./node.js";
+import { adm, type AdmOptions } from "./adm.js";
+import { adminCommands, type AdminCommandName } from "../daemon/admin_protocol.js";
 
 const program = new Command();
 program
@@ -49,6 +52,49 @@ program
   .option("--meta <path>", "external metadata file or device (default: internal)")
   .option("--json", "machine-readable output")
   .action((options: Parameters<typeof dumpMd>[0]) => dumpMd(options));
+
+const node = program.command("node").description("the node daemon that runs resources");
+node
+  .command("run")
+  .description("run the resources of one or more resource files (docs/resource-file.md)")
+  .addOption(
+    new Option("--config <file>", "resource file (repeatable)")
+      .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+      .makeOptionMandatory(),
+  )
+  .option("--node-id <n>", "this node's id (default: the node named after this host)")
+  .option("--admin-socket <path>", "admin socket (default /run/mirra/mirra.sock)")
+  .action((options: Parameters<typeof nodeRun>[0]) => nodeRun(options));
+
+const admCommand = program
+  .command("adm")
+  .description("administer resources of the running node daemon (like drbdadm)");
+const admHelp: Record<AdminCommandName, string> = {
+  up: "attach the resource's volumes and start replicating",
+  down: "stop exports, demote, detach and disconnect",
+  primary: "promote (--force: without UpToDate data or quorum)",
+  secondary: "demote",
+  connect: "connect to all peers or one (--peer), optionally --discard-my-data",
+  disconnect: "go StandAlone towards all peers or one (--peer)",
+  verify: "online verify against all connected peers or one (--peer)",
+  invalidate: "discard local data: full resync from a peer",
+  resize: "change the volume size (not supported by the engine yet)",
+  status: "show roles, disk, connection and replication states (--json)",
+};
+for (const name of adminCommands) {
+  const sub = admCommand
+    .command(name)
+    .description(admHelp[name])
+    .argument(name === "status" ? "[resource]" : "<resource>", "resource name")
+    .option("--socket <path>", "admin socket of the daemon (default /run/mirra/mirra.sock)")
+    .option("--timeout <seconds>", "how long to wait for the answer (default 60)");
+  if (name === "status") sub.option("--json", "machine-readable output");
+  if (name === "primary") sub.option("--force", "promote without UpToDate data or quorum");
+  if (name === "connect" || name === "disconnect" || name === "verify")
+    sub.option("--peer <node>", "one peer, by node name or node id");
+  if (name === "connect") sub.option("--discard-my-data", "resolve a split brain as its victim");
+  sub.action((resource: string | undefined, options: AdmOptions) => adm(name, resource, options));
+}
 
 /** Exit codes: 1 for operating errors an operator can fix, 2 for usage errors, 70 for bugs. */
 function exitCodeFor(err: unknown): number {

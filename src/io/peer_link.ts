@@ -303,6 +303,22 @@ export class PeerLink {
     return this.connected;
   }
 
+  /**
+   * Accepting links only: whether an incoming connection is adopted. While false, a peer
+   * that dials in is refused with `shutdown` (our side is StandAlone towards it), so a
+   * connection comes up only while both sides want it. @default true
+   */
+  adoptIncoming = true;
+
+  /**
+   * Drops the current connection, if any, without ending the link: a dialing link dials
+   * again (after its backoff), an accepting link waits for the peer. Used when the owner
+   * refuses a message (a bad frame breaks only this connection) or wants a fresh handshake.
+   */
+  dropConnection(reason: string): void {
+    this.channel?.close(reason);
+  }
+
   /** Sends a replication message; false (message dropped) when not connected. */
   send(message: PeerMessage): boolean {
     if (!this.connected || this.channel === undefined) return false;
@@ -330,7 +346,7 @@ export class PeerLink {
 
   /** @internal Called by the listener with a connection whose hello names this link. */
   adopt(socket: net.Socket, channel: Channel, hello: Hello): void {
-    if (this.closed) {
+    if (this.closed || !this.adoptIncoming) {
       channel.reject(rejectReason.shutdown, "link closed", "MIRRA_E_PROTOCOL");
       return;
     }

@@ -1,0 +1,157 @@
+//! The admin socket protocol between `mirra adm` and `mirra node run` (docs/daemon.md):
+//! line-delimited JSON over a Unix socket, one request line answered by one response line,
+//! in order, on a connection that may carry many requests. Pure: types, request validation
+//! and the drbdadm-like status text.
+
+export const adminCommands = [
+  "up",
+  "down",
+  "primary",
+  "secondary",
+  "connect",
+  "disconnect",
+  "verify",
+  "invalidate",
+  "resize",
+  "status",
+] as const;
+
+export type AdminCommandName = (typeof adminCommands)[number];
+
+/** Default path of the admin socket. */
+export const adminSocketDefault = "/run/mirra/mirra.sock";
+
+export interface AdminRequest {
+  /** Echoed in the response, so a client may pipeline requests. */
+  readonly id?: number;
+  readonly command: AdminCommandName;
+  /** Resource name; optional for `status` (all resources). */
+  readonly resource?: string;
+  /** `primary --force`. */
+  readonly force?: boolean;
+  /** `connect`, `disconnect`, `verify`: one peer, by node name or node id. */
+  readonly peer?: string | number;
+  /** `connect --discard-my-data`. */
+  readonly discardMyData?: boolean;
+}
+
+export interface AdminResponse {
+  readonly id?: number;
+  readonly ok: boolean;
+  /** DRBD's error string when the engine gives one ("No quorum", ...). */
+  readonly error?: string;
+  /** `status`: one entry per resource asked about. */
+  readonly status?: readonly ResourceStatus[];
+}
+
+export interface VolumeStatusLine {
+  readonly volume: number;
+  readonly sizeBytes: number;
+  readonly disk: string;
+  readonly quorum: boolean;
+  readonly suspended: boolean;
+  readonly writesInFlight: number;
+  /** URI of this volume's NBD export on this node. */
+  readonly nbd?: string;
+}
+
+export interface PeerVolumeLine {
+  readonly volume: number;
+  readonly replication: string;
+  readonly peerDisk: string;
+  readonly outOfSyncKiB: number;
+  /** Resync progress in percent while syncing. */
+  readonly donePercent?: number;
+}
+
+export interface ConnectionStatus {
+  readonly nodeId: number;
+  readonly name: string;
+  readonly connection: string;
+  readonly role: string;
+  readonly volumes: readonly PeerVolumeLine[];
+}
+
+export interface ResourceStatus {
+  readonly resource: string;
+  readonly nodeId: number;
+  readonly nodeName: string;
+  readonly up: boolean;
+  readonly role: string;
+  readonly volumes: readonly VolumeStatusLine[];
+  readonly connections: readonly ConnectionStatus[];
+}
+
+/** Checks a decoded request line; returns the request or why it is refused. */
+export function parseAdminRequest(value: unknown): AdminRequest | string {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return "a request must be a JSON object";
+  const r = value as Record<string, unknown>;
+  const known = ["id", "command", "resource", "force", "peer", "discardMyData"];
+  for (const k of Object.keys(r)) if (!known.includes(k)) return `unknown request field "${k}"`;
+  if (r["id"] !== undefined && !Number.isSafeInteger(r["id"])) return "id must be an integer";
+  const command = r["command"];
+  if (typeof command !== "string" || !(adminCommands as readonly string[]).includes(command))
+    return `command must be one of ${adminCommands.join(", ")}`;
+  if (r["resource"] !== undefined && typeof r["resource"] !== "string")
+    return "resource must be a string";
+  if (r["resource"] === undefined && command !== "status") return `${command} needs a resource`;
+  for (const k of ["force", "discardMyData"])
+    if (r[k] !== undefined && typeof r[k] !== "boolean") return `${k} must be true or false`;
+  const peer = r["peer"];
+  if (peer !== undefined && typeof peer !== "string" && !Number.isSafeInteger(peer))
+    return "peer must be a node name or node id";
+  return r as unknown as AdminRequest;
+}
+
+/** drbdadm-status-like text for one resource. */
+export function formatStatus(s: ResourceStatus): string {
+  const lines: string[] = [];
+  if (!s.up) {
+    lines.push(`${s.resource} node-id:${s.nodeId} role:Unknown (down)`);
+    return lines.join("\n");
+  }
+  const multi = s.volumes.length > 1;
+  lines.push(`${s.resource} node-id:${s.nodeId} role:${s.role}`);
+  for (const v of s.volumes) {
+    const extra = [
+      v.quorum ? "" : " quorum:no",
+      v.suspended ? " suspended:yes" : "",
+      v.nbd !== undefined ? ` nbd:${v.nbd}` : "",
+    ].join("");
+    lines.push(`  ${multi ? `volume:${v.volume} ` : ""}disk:${v.disk}${extra}`);
+  }
+  for (const c of s.connections) {
+    const head = `  ${c.name} node-id:${c.nodeId}`;
+    if (c.connection !== "Connected") {
+      lines.push(`${head} connection:${c.connection}`);
+      continue;
+    }
+    lines.push(`${head} role:${c.role}`);
+    for (const v of c.volumes) {
+      const parts = [
+        multi ? `volume:${v.volume}` : "",
+        `replication:${v.replication}`,
+        `peer-disk:${v.peerDisk}`,
+        v.donePercent !== undefined ? `done:${v.donePercent.toFixed(1)}` : "",
+        v.outOfSyncKiB > 0 ? `out-of-sync:${v.outOfSyncKiB}KiB` : "",
+      ].filter((p) => p !== "");
+      lines.push(`    ${parts.join(" ")}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+/** Whether every peer is Connected and every disk (own and peers') UpToDate or Diskless. */
+export function allHealthy(s: ResourceStatus): boolean {
+  const good = (d: string): boolean => d === "UpToDate" || d === "Diskless";
+  return (
+    s.up &&
+    s.volumes.every((v) => good(v.disk)) &&
+    s.connections.every(
+      (c) =>
+        c.connection === "Connected" &&
+        c.volumes.every((v) => v.replication === "Established" && good(v.peerDisk)),
+    )
+  );
+}

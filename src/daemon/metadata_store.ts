@@ -1,0 +1,156 @@
+//! One volume's metadata area on disk, for the daemon: read and checked once at attach
+//! (refusing a corrupt, foreign or mismatched area with the codec's clear error), then
+//! updated by the engine's `metadataWrite` records.
+//!
+//! Durability model (the engine's contract, types.ts): metadata writes are durable in the
+//! order issued. Records are queued; one batch at a time writes the pages of every queued
+//! record in order and ends with one fdatasync, then reports every record of the batch
+//! complete. A record is reported complete only once it and every earlier one is durable.
+//! A failed batch fails its records and every later one (the area is then suspect).
+
+import * as fs from "node:fs";
+import { MetadataError } from "../stdx/errors.js";
+import { readMd } from "../cli/md.js";
+import type { MetadataRecord, NodeId, PersistedMeta } from "../engine/types.js";
+import { MetadataWriter, type DecodedArea, type MetadataWrite } from "../engine/ondisk/mod.js";
+
+export interface MetadataLocation {
+  /** Backing file or device (holds the area too when `metaPath` is undefined). */
+  readonly backing: string;
+  /** External metadata file or device. */
+  readonly metaPath: string | undefined;
+}
+
+interface Pending {
+  readonly writes: readonly MetadataWrite[];
+  readonly done: (ok: boolean) => void;
+}
+
+export class MetadataStore {
+  readonly decoded: DecodedArea;
+  readonly path: string;
+  private readonly writer: MetadataWriter;
+  private readonly areaOffsetBytes: number;
+  private fd: number;
+  private queue: Pending[] = [];
+  private busy = false;
+  private failed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  private constructor(decoded: DecodedArea, path: string, offsetBytes: number, fd: number) {
+    this.decoded = decoded;
+    this.path = path;
+    this.areaOffsetBytes = offsetBytes;
+    this.fd = fd;
+    this.writer = MetadataWriter.fromDecoded(decoded);
+  }
+
+  /**
+   * Reads the area and checks it against this node: placement, device sizes (readMd) and
+   * node id. Throws MetadataError with the codec's explanation when it cannot be used.
+   */
+  static open(location: MetadataLocation, nodeId: NodeId): MetadataStore {
+    const { decoded, metaPath, offsetBytes } = readMd({
+      backing: location.backing,
+      ...(location.metaPath !== undefined ? { meta: location.metaPath } : {}),
+    });
+    if (decoded.header.nodeId !== nodeId)
+      throw new MetadataError(
+        `${metaPath}: the metadata belongs to node id ${decoded.header.nodeId} but this node ` +
+          `is node id ${nodeId} (wrong disk, or create-md with the wrong --node-id?)`,
+      );
+    let fd: number;
+    try {
+      fd = fs.openSync(metaPath, "r+");
+    } catch (err) {
+      throw new MetadataError(`cannot open ${metaPath}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return new MetadataStore(decoded, metaPath, offsetBytes, fd);
+  }
+
+  /** A copy of what the area holds, for `createReplica` (the writer keeps its own mirror). */
+  snapshot(): PersistedMeta {
+    const m = this.writer.meta;
+    return {
+      superblock: { ...m.superblock },
+      alTransactionSeq: m.alTransactionSeq,
+      alExtents: m.alExtents.slice(),
+      bitmaps: m.bitmaps.map((b) => b.slice()),
+    };
+  }
+
+  /** Queues `record`; `done(ok)` is called once it (and every earlier record) is durable. */
+  write(record: MetadataRecord, done: (ok: boolean) => void): void {
+    if (this.failed) {
+      queueMicrotask(() => done(false));
+      return;
+    }
+    const writes = this.writer.encodeRecord(record);
+    if (writes instanceof MetadataError) {
+      this.failed = true;
+      process.stderr.write(`mirra: metadata write refused: ${writes.message}\n`);
+      queueMicrotask(() => done(false));
+      return;
+    }
+    this.queue.push({ writes, done });
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.busy || this.queue.length === 0) return;
+    this.busy = true;
+    const batch = this.queue;
+    this.queue = [];
+    void this.runBatch(batch).then((ok) => {
+      if (!ok) this.failed = true;
+      this.busy = false;
+      for (const p of batch) p.done(ok);
+      if (this.failed) for (const p of this.queue.splice(0)) p.done(false);
+      if (this.queue.length > 0) this.kick();
+      else for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+
+  private async runBatch(batch: readonly Pending[]): Promise<boolean> {
+    try {
+      for (const p of batch) {
+        for (const w of p.writes)
+          await writeAll(this.fd, w.data, this.areaOffsetBytes + w.offsetBytes);
+      }
+      await new Promise<void>((resolve, reject) =>
+        fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
+      );
+      return true;
+    } catch (err) {
+      process.stderr.write(
+        `mirra: metadata write to ${this.path} failed: ${(err as Error).message}\n`,
+      );
+      return false;
+    }
+  }
+
+  /** Waits for queued writes, then closes the descriptor. */
+  async close(): Promise<void> {
+    if (this.busy || this.queue.length > 0)
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (done: number): void => {
+      if (done >= data.length) return resolve();
+      fs.write(fd, data, done, data.length - done, position + done, (err, n) => {
+        if (err) reject(err);
+        else step(done + n);
+      });
+    };
+    step(0);
+  });
+}

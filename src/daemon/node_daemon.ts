@@ -1,0 +1,195 @@
+//! `mirra node run`: the node daemon. It runs every resource of its resource files (each
+//! brought up at start), and answers `mirra adm` on a Unix socket (admin_protocol.ts).
+//!
+//! Restart safety: everything the engine needs to recover is in the metadata areas, written
+//! by the engine's own metadataWrite effects before it relies on them; the daemon keeps no
+//! state of its own. Killing it at any point and starting it again re-reads the areas, and
+//! the engine's restore path (crashed-primary flag, activity log) does the rest.
+
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import type { Logger } from "../io/log.js";
+import { ConfigError, MirraError } from "../stdx/errors.js";
+import { localNode, type ResourceFile } from "../config/resource_file.js";
+import { ResourceHost } from "./resource_host.js";
+import {
+  parseAdminRequest,
+  type AdminRequest,
+  type AdminResponse,
+  type ResourceStatus,
+} from "./admin_protocol.js";
+
+export interface NodeDaemonOptions {
+  readonly files: readonly ResourceFile[];
+  /** This node's id (else found by host name in each file). */
+  readonly nodeId: number | undefined;
+  readonly hostname: string;
+  readonly adminSocket: string;
+  readonly logger: Logger;
+}
+
+/** Longest request line accepted on the admin socket. */
+const requestBytesMax = 64 * 1024;
+
+export class NodeDaemon {
+  private readonly resources = new Map<string, ResourceHost>();
+  private server: net.Server | null = null;
+  private readonly clients = new Set<net.Socket>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: NodeDaemonOptions) {
+    this.log = options.logger;
+    for (const file of options.files) {
+      if (this.resources.has(file.resource))
+        throw new ConfigError(`resource ${file.resource} is defined by two resource files`);
+      const self = localNode(file, options.nodeId, options.hostname);
+      this.resources.set(file.resource, new ResourceHost(file, self, this.log));
+    }
+  }
+
+  /**
+   * Listens on the admin socket, then brings every resource up. A resource that cannot come
+   * up (say, corrupt metadata) stays down, so the others still run and the operator can fix
+   * it and `adm up` it; its error is returned, one per resource that failed.
+   */
+  async start(): Promise<{ resource: string; error: MirraError }[]> {
+    await this.listenAdmin();
+    const failures: { resource: string; error: MirraError }[] = [];
+    for (const r of this.resources.values()) {
+      try {
+        await r.up();
+      } catch (err) {
+        if (!(err instanceof MirraError)) throw err;
+        this.log.error("resource not up", { resource: r.name, error: err.message });
+        failures.push({ resource: r.name, error: err });
+      }
+    }
+    return failures;
+  }
+
+  get resourceCount(): number {
+    return this.resources.size;
+  }
+
+  /** Takes every resource down and closes the admin socket. */
+  async stop(): Promise<void> {
+    for (const r of this.resources.values()) {
+      try {
+        await r.down();
+      } catch (err) {
+        this.log.error("resource down failed", { resource: r.name, error: (err as Error).message });
+      }
+    }
+    for (const c of this.clients) c.destroy();
+    await new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
+    fs.rmSync(this.options.adminSocket, { force: true });
+  }
+
+  private async listenAdmin(): Promise<void> {
+    const socketPath = this.options.adminSocket;
+    fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+    if (fs.existsSync(socketPath)) {
+      if (await isAlive(socketPath))
+        throw new MirraError(
+          "MIRRA_E_CONFLICT",
+          `another mirra node daemon answers on ${socketPath}: stop it, or give --admin-socket`,
+        );
+      fs.rmSync(socketPath, { force: true });
+    }
+    const server = net.createServer((socket) => this.onClient(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socketPath, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    fs.chmodSync(socketPath, 0o600);
+    this.server = server;
+    this.log.info("admin socket listening", { path: socketPath });
+  }
+
+  private onClient(socket: net.Socket): void {
+    this.clients.add(socket);
+    socket.on("close", () => this.clients.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let pending = "";
+    // Requests on one connection are answered in order: each waits for the one before.
+    let chain: Promise<void> = Promise.resolve();
+    socket.on("data", (chunk: Buffer) => {
+      pending += chunk.toString("utf8");
+      if (pending.length > requestBytesMax && !pending.includes("\n")) {
+        socket.end(JSON.stringify({ ok: false, error: "request line too long" }) + "\n");
+        return;
+      }
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, nl).trim();
+        pending = pending.slice(nl + 1);
+        if (line === "") continue;
+        chain = chain.then(async () => {
+          const response = await this.handleLine(line);
+          if (!socket.destroyed) socket.write(JSON.stringify(response) + "\n");
+        });
+      }
+    });
+  }
+
+  private async handleLine(line: string): Promise<AdminResponse> {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return { ok: false, error: "the request is not JSON" };
+    }
+    const request = parseAdminRequest(value);
+    if (typeof request === "string") return { ok: false, error: request };
+    const id = request.id !== undefined ? { id: request.id } : {};
+    try {
+      return { ...id, ...(await this.handle(request)) };
+    } catch (err) {
+      // Operating errors (a disk that cannot attach, a port in use) go back to the caller;
+      // anything else is a bug and must not be swallowed.
+      if (!(err instanceof MirraError)) throw err;
+      return { ...id, ok: false, error: err.message };
+    }
+  }
+
+  async handle(request: AdminRequest): Promise<AdminResponse> {
+    this.log.info("admin request", {
+      command: request.command,
+      resource: request.resource,
+      peer: request.peer === undefined ? undefined : String(request.peer),
+    });
+    if (request.command === "status" && request.resource === undefined)
+      return { ok: true, status: [...this.resources.values()].map((r) => r.status()) };
+    const resource = this.resources.get(request.resource ?? "");
+    if (resource === undefined)
+      return {
+        ok: false,
+        error: `no resource "${request.resource}" here (known: ${[...this.resources.keys()].join(", ") || "none"})`,
+      };
+    const result = await resource.handle(request);
+    const status: ResourceStatus[] | undefined =
+      request.command === "status" ? [resource.status()] : undefined;
+    return {
+      ok: result.ok,
+      ...(result.error !== undefined ? { error: result.error } : {}),
+      ...(status !== undefined ? { status } : {}),
+    };
+  }
+}
+
+function isAlive(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ path: socketPath });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}

@@ -1,0 +1,558 @@
+//! The I/O shell of one replicated volume on this node: it owns the engine's `Replica` and
+//! gives it real disks, metadata, peer links, a clock and clients, as src/testing/cluster.ts
+//! gives it simulated ones.
+//!
+//! Contract kept with the engine (src/engine/types.ts header):
+//! - every input reaches the replica through one FIFO inbox, drained to empty, never
+//!   re-entrantly from inside `step` (effects may call back synchronously: they only queue);
+//! - effects are executed in order: disk IO on the backing volume (LocalVolume), metadata
+//!   records through MetadataStore (durable in issue order), messages on PeerLinks,
+//!   completions to the waiting client or admin command;
+//! - a link is wanted only between `connectPeer` and `disconnectPeer{reconnect:false}`; for
+//!   each pair the lower node id dials, the higher accepts (and refuses while not wanted);
+//! - every message from the network passes `validatePeerMessage` first: a bad one drops that
+//!   connection (the engine then sees `peerDisconnected`), never the process;
+//! - PeerLink delivers messages of one connection between its onConnected and
+//!   onDisconnected only, so no message of an old connection follows a new `peerConnected`;
+//! - a timer turns into `tick` events every `tickMs`.
+//! After `detach()` every late callback (disk, metadata, link) is ignored: they check the
+//! attachment generation they were issued under.
+
+import * as fs from "node:fs";
+import { ConfigError, MetadataError } from "../stdx/errors.js";
+import { assert } from "../stdx/assert.js";
+import type { Logger } from "../io/log.js";
+import {
+  PeerLink,
+  type PeerLinkCallbacks,
+  type PeerLinkOptions,
+  type PeerListener,
+  type PeerTlsOptions,
+} from "../io/peer_link.js";
+import { LocalVolume } from "../storage/local_volume.js";
+import {
+  createReplica,
+  type AdminCommand,
+  type Effect,
+  type Event,
+  type IoErrorCode,
+  type NodeId,
+  type PeerMessage,
+  type PersistedMeta,
+  type Replica,
+  type ReplicationState,
+} from "../engine/mod.js";
+import { validatePeerMessage } from "../engine/wire/mod.js";
+import {
+  engineConfigOf,
+  tickMs,
+  volumeWireName,
+  type NodeSpec,
+  type NodeVolumeSpec,
+  type ResourceFile,
+} from "../config/resource_file.js";
+import { MetadataStore } from "./metadata_store.js";
+
+export type ReadCallback = (err: NodeJS.ErrnoException | null, data?: Uint8Array) => void;
+export type DoneCallback = (err: NodeJS.ErrnoException | null) => void;
+
+export interface AdminResult {
+  readonly ok: boolean;
+  readonly error?: string;
+}
+
+export interface PeerVolumeStatus {
+  readonly nodeId: NodeId;
+  readonly name: string;
+  readonly connection: string;
+  readonly replication: ReplicationState;
+  readonly role: string;
+  readonly disk: string;
+  readonly outOfSyncBlocks: number;
+  /** Resync progress while SyncSource/SyncTarget/Paused*, else undefined. */
+  readonly donePercent: number | undefined;
+}
+
+export interface VolumeStatus {
+  readonly volume: number;
+  readonly sizeBytes: number;
+  readonly role: string;
+  readonly disk: string;
+  readonly quorum: boolean;
+  readonly suspended: boolean;
+  readonly writesInFlight: number;
+  readonly peers: readonly PeerVolumeStatus[];
+}
+
+interface ClientRequest {
+  readonly kind: "read" | "write" | "flush";
+  readonly done: ReadCallback;
+}
+
+function ioError(code: string, message?: string): NodeJS.ErrnoException {
+  const err = new Error(message ?? code) as NodeJS.ErrnoException;
+  err.code = code;
+  return err;
+}
+
+const ioErrorCodes: readonly IoErrorCode[] = [
+  "EIO",
+  "EINVAL",
+  "ENOSPC",
+  "EPERM",
+  "ESHUTDOWN",
+  "EAGAIN",
+];
+
+function toIoErrorCode(err: NodeJS.ErrnoException): IoErrorCode {
+  const code = err.code as IoErrorCode | undefined;
+  return code !== undefined && ioErrorCodes.includes(code) ? code : "EIO";
+}
+
+function isSyncing(r: ReplicationState): boolean {
+  return r === "SyncSource" || r === "SyncTarget" || r === "PausedSyncS" || r === "PausedSyncT";
+}
+
+export class VolumeHost {
+  readonly volume: number;
+  readonly sizeBytes: number;
+  readonly wireName: string;
+  private readonly spec: NodeVolumeSpec;
+  private readonly log: Logger;
+  private replica: Replica | null = null;
+  private disk: LocalVolume | null = null;
+  private meta: MetadataStore | null = null;
+  private readonly links = new Map<NodeId, PeerLink>();
+  /** Peers the engine wants connected (connectPeer without a later final disconnect). */
+  private readonly wanted = new Set<NodeId>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Incremented on every attach and detach; callbacks of another generation are ignored. */
+  private generation = 0;
+  private readonly inbox: Event[] = [];
+  private draining = false;
+  private requestIdNext = 1;
+  private commandIdNext = 1;
+  private readonly requests = new Map<number, ClientRequest>();
+  private readonly commands = new Map<number, (r: AdminResult) => void>();
+  /** Largest out-of-sync count seen during the current resync, per peer (progress). */
+  private readonly syncStartBits = new Map<NodeId, number>();
+  /** PEM material of `tls yes` (read by the resource at `up`), for the links we dial. */
+  private tls: PeerTlsOptions | undefined;
+
+  constructor(
+    private readonly file: ResourceFile,
+    private readonly self: NodeSpec,
+    volume: number,
+    logger: Logger,
+  ) {
+    const spec = self.volumes.find((v) => v.volume === volume);
+    assert(spec !== undefined, "volume of this node");
+    this.spec = spec;
+    this.volume = volume;
+    this.sizeBytes = file.volumes.find((v) => v.volume === volume)!.sizeBytes;
+    this.wireName = volumeWireName(file, volume);
+    this.log = logger.child({ volume });
+  }
+
+  get attached(): boolean {
+    return this.replica !== null;
+  }
+
+  /**
+   * Opens disk and metadata (refusing unusable ones with a clear error), creates the
+   * replica from what the metadata holds, registers the accepting peer links on `listener`
+   * (which must use the same `tls`) and starts the engine.
+   */
+  attach(listener: PeerListener, tls: PeerTlsOptions | undefined): void {
+    assert(this.replica === null, "attach once");
+    this.tls = tls;
+    const nodeId = this.self.nodeId;
+    const overrides: Record<string, number> = {};
+    let persisted: PersistedMeta | undefined;
+    if (this.spec.disk !== undefined) {
+      const metaPath = this.spec.metaDisk === "internal" ? undefined : this.spec.metaDisk.path;
+      if (!fs.existsSync(this.spec.disk))
+        throw new ConfigError(
+          `volume ${this.volume}: backing disk ${this.spec.disk} does not exist ` +
+            "(create it and its metadata with `mirra create-md`)",
+        );
+      const meta = MetadataStore.open({ backing: this.spec.disk, metaPath }, nodeId);
+      const h = meta.decoded.header;
+      if (h.volumeBytes < this.sizeBytes) {
+        void meta.close();
+        throw new MetadataError(
+          `volume ${this.volume}: the metadata on ${meta.path} describes ${h.volumeBytes} bytes ` +
+            `of data but the resource's volume is ${this.sizeBytes} bytes (disk too small)`,
+        );
+      }
+      const peersMax = this.file.nodes.length - 1;
+      if (h.peerSlots < peersMax) {
+        void meta.close();
+        throw new MetadataError(
+          `volume ${this.volume}: the metadata on ${meta.path} has ${h.peerSlots} peer ` +
+            `slot(s) but the resource has ${peersMax} peers (recreate it with --peers ${peersMax})`,
+        );
+      }
+      const wantedAl = this.file.engineOptions.alExtents;
+      if (wantedAl !== undefined && wantedAl > h.alExtents) {
+        void meta.close();
+        throw new MetadataError(
+          `volume ${this.volume}: al-extents ${wantedAl} is more than the ${h.alExtents} ` +
+            `extents the metadata on ${meta.path} holds (recreate it with --al-extents)`,
+        );
+      }
+      overrides["alExtents"] = wantedAl ?? h.alExtents;
+      overrides["alExtentBlocks"] = h.alExtentBytes / 4096;
+      try {
+        this.disk = LocalVolume.open({ path: this.spec.disk });
+      } catch (err) {
+        void meta.close();
+        throw err;
+      }
+      this.meta = meta;
+      persisted = meta.snapshot();
+    }
+    const config = engineConfigOf(this.file, this.volume, overrides);
+    this.generation++;
+    this.replica = createReplica(config, nodeId, persisted);
+    const generation = this.generation;
+    for (const peer of this.file.nodes) {
+      if (peer.nodeId === nodeId || nodeId < peer.nodeId) continue;
+      // The peer has the lower id, so it dials and we accept; refuse until the engine wants it.
+      const link = listener.accept(
+        this.linkOptions(peer.nodeId),
+        this.linkCallbacks(peer.nodeId, generation),
+      );
+      link.adoptIncoming = false;
+      this.links.set(peer.nodeId, link);
+    }
+    this.push({ type: "start" });
+    this.timer = setInterval(() => this.push({ type: "tick" }), tickMs);
+    this.log.info("volume attached", {
+      disk: this.spec.disk ?? "none",
+      sizeBytes: this.sizeBytes,
+      state: this.replica.disk,
+    });
+  }
+
+  private linkOptions(peer: NodeId): PeerLinkOptions {
+    const l = this.file.link;
+    return {
+      resourceName: this.wireName,
+      nodeId: this.self.nodeId,
+      peerNodeId: peer,
+      ...(this.file.sharedSecret !== undefined ? { secret: this.file.sharedSecret } : {}),
+      ...(this.tls !== undefined ? { tls: this.tls } : {}),
+      pingIntervalMs: l.pingIntMs,
+      pingTimeoutMs: l.pingTimeoutMs,
+      reconnectDelayMsMin: 50,
+      reconnectDelayMsMax: l.connectIntMs,
+      logger: this.log,
+    };
+  }
+
+  private linkCallbacks(peer: NodeId, generation: number): PeerLinkCallbacks {
+    const limits = { sizeBlocks: this.sizeBytes / 4096 };
+    return {
+      onConnected: () => {
+        if (generation === this.generation) this.push({ type: "peerConnected", peer });
+      },
+      onDisconnected: () => {
+        if (generation === this.generation) this.push({ type: "peerDisconnected", peer });
+      },
+      onMessage: (message: PeerMessage) => {
+        if (generation !== this.generation) return;
+        const bad = validatePeerMessage(message, limits);
+        if (bad !== undefined) {
+          this.log.warn("invalid peer message: dropping the connection", { peer, error: bad });
+          this.links.get(peer)?.dropConnection(`invalid message: ${bad}`);
+          return;
+        }
+        this.push({ type: "peerMessage", from: peer, message });
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------------------------
+  // The inbox.
+
+  private push(event: Event): void {
+    this.inbox.push(event);
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      for (let i = 0; i < this.inbox.length; i++) {
+        const replica = this.replica;
+        if (replica === null) break;
+        const effects = replica.step(this.inbox[i]!);
+        // `step` reuses its array; copy before executing (execution may not step, but be safe).
+        const list = effects.slice();
+        for (const effect of list) this.execute(effect);
+      }
+    } finally {
+      this.inbox.length = 0;
+      this.draining = false;
+    }
+  }
+
+  private execute(effect: Effect): void {
+    const generation = this.generation;
+    const current = (): boolean => generation === this.generation;
+    switch (effect.type) {
+      case "diskRead": {
+        const disk = this.disk;
+        assert(disk !== null, "diskRead on a diskless volume");
+        const buf = new Uint8Array(effect.lengthBytes);
+        disk.read(buf, 0, effect.lengthBytes, effect.offsetBytes, (err) => {
+          if (!current()) return;
+          this.push(
+            err
+              ? { type: "diskCompleted", ioId: effect.ioId, ok: false, error: toIoErrorCode(err) }
+              : { type: "diskCompleted", ioId: effect.ioId, ok: true, data: buf },
+          );
+        });
+        return;
+      }
+      case "diskWrite": {
+        const disk = this.disk;
+        assert(disk !== null, "diskWrite on a diskless volume");
+        disk.write(effect.data, 0, effect.data.length, effect.offsetBytes, false, (err) => {
+          if (!current()) return;
+          this.push(
+            err
+              ? { type: "diskCompleted", ioId: effect.ioId, ok: false, error: toIoErrorCode(err) }
+              : { type: "diskCompleted", ioId: effect.ioId, ok: true },
+          );
+        });
+        return;
+      }
+      case "diskFlush": {
+        const disk = this.disk;
+        assert(disk !== null, "diskFlush on a diskless volume");
+        disk.flush((err) => {
+          if (!current()) return;
+          this.push(
+            err
+              ? { type: "diskCompleted", ioId: effect.ioId, ok: false, error: toIoErrorCode(err) }
+              : { type: "diskCompleted", ioId: effect.ioId, ok: true },
+          );
+        });
+        return;
+      }
+      case "metadataWrite": {
+        const meta = this.meta;
+        assert(meta !== null, "metadataWrite on a diskless volume");
+        meta.write(effect.record, (ok) => {
+          if (current()) this.push({ type: "metadataCompleted", ioId: effect.ioId, ok });
+        });
+        return;
+      }
+      case "send":
+        this.links.get(effect.to)?.send(effect.message);
+        return;
+      case "connectPeer":
+        this.wantPeer(effect.peer);
+        return;
+      case "disconnectPeer":
+        this.unwantPeer(effect.peer, effect.reconnect);
+        return;
+      case "completeRequest": {
+        const request = this.requests.get(effect.requestId);
+        if (request === undefined) return;
+        this.requests.delete(effect.requestId);
+        if (!effect.ok) request.done(ioError(effect.error ?? "EIO"));
+        else request.done(null, effect.data);
+        return;
+      }
+      case "adminCompleted": {
+        const resolve = this.commands.get(effect.commandId);
+        if (resolve === undefined) return;
+        this.commands.delete(effect.commandId);
+        resolve(
+          effect.error !== undefined ? { ok: effect.ok, error: effect.error } : { ok: effect.ok },
+        );
+        return;
+      }
+      case "stateChanged": {
+        const change = effect.change;
+        if (change.kind === "replication") {
+          if (isSyncing(change.replication)) {
+            const bits = this.replica?.peer(change.peer)?.bitmap.count() ?? 0;
+            this.syncStartBits.set(
+              change.peer,
+              Math.max(bits, this.syncStartBits.get(change.peer) ?? 0),
+            );
+          } else this.syncStartBits.delete(change.peer);
+        }
+        this.log.info("state changed", describeChange(change));
+        return;
+      }
+    }
+  }
+
+  private peerAddress(peer: NodeId): { host: string; port: number } {
+    const node = this.file.nodes.find((n) => n.nodeId === peer);
+    assert(node !== undefined, "peer in the resource");
+    return node.address;
+  }
+
+  private wantPeer(peer: NodeId): void {
+    this.wanted.add(peer);
+    if (this.self.nodeId < peer) {
+      if (!this.links.has(peer)) {
+        const link = PeerLink.dial(
+          this.peerAddress(peer),
+          this.linkOptions(peer),
+          this.linkCallbacks(peer, this.generation),
+        );
+        this.links.set(peer, link);
+      }
+    } else {
+      const link = this.links.get(peer);
+      if (link !== undefined) link.adoptIncoming = true;
+    }
+  }
+
+  private unwantPeer(peer: NodeId, reconnect: boolean): void {
+    const link = this.links.get(peer);
+    if (reconnect) {
+      link?.dropConnection("the engine asked for a new connection");
+      return;
+    }
+    this.wanted.delete(peer);
+    if (link === undefined) return;
+    if (this.self.nodeId < peer) {
+      this.links.delete(peer);
+      link.close();
+    } else {
+      link.adoptIncoming = false;
+      link.dropConnection("disconnected by the engine");
+    }
+  }
+
+  // ------------------------------------------------------------------------------------
+  // Clients.
+
+  private checkAttached(cb: ReadCallback): boolean {
+    if (this.replica !== null) return true;
+    queueMicrotask(() => cb(ioError("ESHUTDOWN", "the volume is not attached")));
+    return false;
+  }
+
+  /** Reads `lengthBytes` (4 KiB aligned) at `offsetBytes`; `cb` gets a fresh buffer. */
+  read(offsetBytes: number, lengthBytes: number, cb: ReadCallback): void {
+    if (!this.checkAttached(cb)) return;
+    const requestId = this.requestIdNext++;
+    this.requests.set(requestId, { kind: "read", done: cb });
+    this.push({ type: "clientRead", requestId, offsetBytes, lengthBytes });
+  }
+
+  /** Writes `data` (4 KiB aligned, owned by the engine until `cb`). */
+  write(data: Uint8Array, offsetBytes: number, fua: boolean, cb: DoneCallback): void {
+    if (!this.checkAttached(cb)) return;
+    const requestId = this.requestIdNext++;
+    this.requests.set(requestId, { kind: "write", done: cb });
+    this.push({ type: "clientWrite", requestId, offsetBytes, data, fua });
+  }
+
+  flush(cb: DoneCallback): void {
+    if (!this.checkAttached(cb)) return;
+    const requestId = this.requestIdNext++;
+    this.requests.set(requestId, { kind: "flush", done: cb });
+    this.push({ type: "clientFlush", requestId });
+  }
+
+  /** Runs one admin command through the engine. */
+  admin(command: AdminCommand): Promise<AdminResult> {
+    if (this.replica === null) return Promise.resolve({ ok: false, error: "Volume is down" });
+    const commandId = this.commandIdNext++;
+    return new Promise((resolve) => {
+      this.commands.set(commandId, resolve);
+      this.push({ type: "admin", commandId, command });
+    });
+  }
+
+  status(): VolumeStatus {
+    const r = this.replica;
+    if (r === null)
+      return {
+        volume: this.volume,
+        sizeBytes: this.sizeBytes,
+        role: "Unknown",
+        disk: "Diskless",
+        quorum: false,
+        suspended: false,
+        writesInFlight: 0,
+        peers: [],
+      };
+    const peers = r.peers.map((p): PeerVolumeStatus => {
+      const node = this.file.nodes.find((n) => n.nodeId === p.peer)!;
+      const bits = p.bitmap.count();
+      let donePercent: number | undefined;
+      if (isSyncing(p.replication)) {
+        const start = Math.max(bits, this.syncStartBits.get(p.peer) ?? 0);
+        this.syncStartBits.set(p.peer, start);
+        donePercent = start === 0 ? 100 : Math.floor((1000 * (start - bits)) / start) / 10;
+      }
+      return {
+        nodeId: p.peer,
+        name: node.name,
+        connection: p.connection,
+        replication: p.replication,
+        role: p.peerRole,
+        disk: p.peerDisk,
+        outOfSyncBlocks: bits,
+        donePercent,
+      };
+    });
+    return {
+      volume: this.volume,
+      sizeBytes: this.sizeBytes,
+      role: r.role,
+      disk: r.disk,
+      quorum: r.quorum,
+      suspended: r.suspended,
+      writesInFlight: r.writesInFlight,
+      peers,
+    };
+  }
+
+  /**
+   * Stops the engine and releases everything: links closed, timer stopped, waiting
+   * requests failed with ESHUTDOWN, queued metadata written, disk flushed and closed.
+   */
+  async detach(): Promise<void> {
+    if (this.replica === null) return;
+    this.generation++;
+    this.replica = null;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    this.wanted.clear();
+    for (const request of this.requests.values())
+      request.done(ioError("ESHUTDOWN", "the volume was detached"));
+    this.requests.clear();
+    for (const resolve of this.commands.values())
+      resolve({ ok: false, error: "the volume was detached" });
+    this.commands.clear();
+    this.syncStartBits.clear();
+    const meta = this.meta;
+    const disk = this.disk;
+    this.meta = null;
+    this.disk = null;
+    await meta?.close();
+    await disk?.close();
+    this.log.info("volume detached");
+  }
+}
+
+function describeChange(
+  change: Extract<Effect, { type: "stateChanged" }>["change"],
+): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(change)) {
+    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[k] = v;
+  }
+  return out;
+}
