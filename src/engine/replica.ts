@@ -1432,7 +1432,9 @@ export class Replica implements ReplicaView {
   /** Tells every connected peer our current role, disk and UUIDs. */
   private broadcastState(): void {
     for (const p of this.peers) {
-      if (!p.link || p.sent === undefined) continue;
+      // Not while our side of a handshake is open: the peer takes any state after our first
+      // one as our verdict on it (its vote, see onState's confirmed); ours follows the verdict.
+      if (!p.link || p.sent === undefined || !p.handshakeDone) continue;
       this.send(p.peer, this.stateMessage(this.snapshot(p), true));
     }
   }
