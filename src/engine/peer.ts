@@ -92,6 +92,10 @@ export class PeerState implements PeerView {
   renegotiating = false;
   /** Our renegotiation request awaiting its answer (0: none; see Replica.renegotiate). */
   handshakeRequestId = 0;
+  /** The id our first state on this link carried; the peer's verdict on it echoes it. */
+  helloId = 0;
+  /** The id of the peer's last request (first state or renegotiation) we judged. */
+  judgedPeerId = 0;
   /** When we last renegotiated because of bits for an Established peer. */
   renegotiateTick = -1_000_000;
   /** While Disconnecting after a handshake verdict: when to close the link. */

@@ -1157,7 +1157,7 @@ export class Replica implements ReplicaView {
   private sendConfirm(): void {
     for (const q of this.peers) {
       if (!q.established) continue;
-      this.send(q.peer, this.stateMessage(this.snapshot(q), true));
+      this.send(q.peer, this.stateMessage(this.snapshot(q), true, 0, q.judgedPeerId));
       this.send(q.peer, { type: "ping" });
       q.confirmPending = this.confirmNeeded;
     }
@@ -1252,7 +1252,9 @@ export class Replica implements ReplicaView {
     p.barriersPending.length = 0;
     this.setConnection(p, "Connecting");
     p.sent = this.snapshot(p);
-    this.send(id, this.stateMessage(p.sent, false));
+    p.helloId = this.handshakeIdNext++;
+    p.judgedPeerId = 0;
+    this.send(id, this.stateMessage(p.sent, false, p.helloId, 0));
   }
 
   private onPeerDisconnected(id: NodeId): void {
@@ -1410,9 +1412,15 @@ export class Replica implements ReplicaView {
     };
   }
 
-  private stateMessage(s: StateSnapshot, reply: boolean, handshakeId = 0): PeerMessage {
+  private stateMessage(
+    s: StateSnapshot,
+    reply: boolean,
+    handshakeId: number,
+    judged: number,
+  ): PeerMessage {
     return {
       handshakeId,
+      judged,
       type: "state",
       role: s.role,
       disk: s.disk,
@@ -1434,8 +1442,8 @@ export class Replica implements ReplicaView {
     for (const p of this.peers) {
       // Not while our side of a handshake is open: the peer takes any state after our first
       // one as our verdict on it (its vote, see onState's confirmed); ours follows the verdict.
-      if (!p.link || p.sent === undefined || !p.handshakeDone) continue;
-      this.send(p.peer, this.stateMessage(this.snapshot(p), true));
+      if (!p.link || p.sent === undefined) continue;
+      this.send(p.peer, this.stateMessage(this.snapshot(p), true, 0, p.judgedPeerId));
     }
   }
 
@@ -1479,7 +1487,9 @@ export class Replica implements ReplicaView {
       }
       return this.handshake(p, m);
     }
-    if (!p.confirmed) {
+    if (!p.confirmed && (m.judged ?? 0) === p.helloId) {
+      // The peer has judged our first state on this link and still talks to us: it
+      // accepted us (states it sent before that verdict do not count).
       p.confirmed = true;
       this.updateQuorum();
     }
@@ -1527,6 +1537,7 @@ export class Replica implements ReplicaView {
     assert(sent !== undefined, "our state goes first on a link");
     p.handshakeDone = true;
     p.handshakeRequestId = 0;
+    if (!m.reply) p.judgedPeerId = m.handshakeId ?? 0;
     p.renegotiating = false;
     // The handshake carried our current state: nothing older is left to confirm to it.
     p.confirmedRound = this.confirmRound;
@@ -2865,7 +2876,7 @@ export class Replica implements ReplicaView {
     // look like a new request.
     p.handshakeRequestId = initiator ? this.handshakeIdNext++ : 0;
     const id = initiator ? p.handshakeRequestId : answersId;
-    this.send(p.peer, this.stateMessage(p.sent, !initiator, id));
+    this.send(p.peer, this.stateMessage(p.sent, !initiator, id, p.judgedPeerId));
   }
 
   /** ko-count: the oldest write (or read) the peer owes us is older than koCount × timeout. */

@@ -29,6 +29,7 @@
 //! - new message `peerAck` (additive); `state.syncTowardUuid`, `data.targets` optional.
 //! - `state.handshakeId` optional (renegotiation request/answer pairing).
 //! - `state.streamId`, `state.streamSeq` optional (reconciliation after a lost Primary).
+//! - `state.judged` optional: which of the receiver's requests the sender has judged.
 //! - `ReplicaView.nextUuid`: the generation a pending superblock write makes current.
 
 /** A node's id inside a resource: 0..31, as in DRBD. */
@@ -394,6 +395,8 @@ export type PeerMessage =
        * (reply=true) echoes it; other state messages carry none (0 or absent).
        */
       readonly handshakeId?: number;
+      /** The handshakeId of the receiver's last request the sender has judged (0: none). */
+      readonly judged?: number;
       /** The write stream the sender last followed (a Primary: its own); 0 or absent: none. */
       readonly streamId?: number;
       /** The highest write sequence number the sender received from that stream. */

@@ -64,6 +64,7 @@ const arbitraries: { [K in WireMessage["type"]]: fc.Arbitrary<Extract<WireMessag
         connectedMask: mask,
         syncTowardUuid: u64,
         handshakeId: u64,
+        judged: u64,
         streamId: u64,
         streamSeq: u64,
       },

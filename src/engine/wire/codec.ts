@@ -114,6 +114,7 @@ export const messageFieldNames: {
     connectedMask: true,
     syncTowardUuid: true,
     handshakeId: true,
+    judged: true,
     streamId: true,
     streamSeq: true,
   },

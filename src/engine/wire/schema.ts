@@ -146,6 +146,11 @@ export const messageSpecs: readonly MessageSpec[] = [
         "renegotiation: a request's new id, echoed by its answer; absent otherwise",
       ),
       f(
+        "judged",
+        { kind: "optU64" },
+        "the handshakeId of the receiver's last request the sender has judged, 0: none",
+      ),
+      f(
         "streamId",
         { kind: "optU64" },
         "the write stream the sender last followed (a Primary: its own), 0: none",
