@@ -1599,7 +1599,19 @@ export class Replica implements ReplicaView {
     }
     if (d.kind === "splitBrain" && this.config.faults.mergeSplitBrain)
       d = { kind: "none", row: "@merge" };
-    if (d.kind !== "unrelated" && bothPrimary && !this.config.options.allowTwoPrimaries) {
+    const twoPrimaries = bothPrimary && !this.config.options.allowTwoPrimaries;
+    if (twoPrimaries && (!this.diskful || !p.diskful)) {
+      // Two Primaries, one without a disk: no data to compare or resync. The one without
+      // quorum steps down; otherwise neither may join the other (an operator demotes one).
+      const quorumMe = this.quorumOfMask(sent.connectedMask);
+      const quorumPeer = this.quorumOfMask(m.connectedMask);
+      if (quorumMe === quorumPeer) {
+        this.emitState({ kind: "splitBrain", peer: p.peer, resolution: "disconnect" });
+        return this.gracefulDrop(p);
+      }
+      if (!quorumMe) this.forceSecondary();
+      d = { kind: "none", row: "@2PD" };
+    } else if (d.kind !== "unrelated" && twoPrimaries) {
       d = { kind: "splitBrain", row: "@2P" };
     }
     if (d.kind === "splitBrain") d = this.resolveSplitBrain(p, m, sent);
@@ -1676,8 +1688,14 @@ export class Replica implements ReplicaView {
       // We follow a Primary of another generation: taking the survivor's data would mix
       // both sides of the split.
       for (const q of this.peers) {
-        const rival = q.peerUuids?.currentUuid !== m.uuids.currentUuid;
-        if (q !== p && q.established && q.peerRole === "Primary" && rival) {
+        const pu = q.peerUuids;
+        const c = m.uuids.currentUuid;
+        const sameLine =
+          pu !== undefined &&
+          (pu.currentUuid === c ||
+            pu.historyUuids.includes(c) ||
+            m.uuids.historyUuids.includes(pu.currentUuid));
+        if (q !== p && q.established && q.peerRole === "Primary" && !sameLine) {
           this.emitState({ kind: "splitBrain", peer: p.peer, resolution: "disconnect" });
           return { kind: "splitBrain", row: "@SBf" };
         }

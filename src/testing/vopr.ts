@@ -506,10 +506,17 @@ export class Vopr {
     }
     if (ticksSinceHeal < 200) return;
     let best: { id: NodeId; key: number[] } | undefined;
+    const stuck: NodeId[] = [];
     for (const node of c.nodes) {
       const v = node.up ? node.view() : null;
       if (v === null) continue;
-      if (v.role === "Primary" || (node.diskful && v.disk === "UpToDate")) return;
+      if (node.diskful && v.disk === "UpToDate") return;
+      if (v.role === "Primary") {
+        // A diskless Primary without UpToDate data to use cannot serve: step it down first.
+        if (node.diskful || v.canWrite()) return;
+        stuck.push(node.id);
+        continue;
+      }
       if (!node.diskful || (v.disk !== "Outdated" && v.disk !== "Consistent")) continue;
       let bits = 0;
       for (const p of v.peers) bits += p.bitmap.count();
@@ -518,6 +525,7 @@ export class Vopr {
       if (best === undefined || compareKeys(key, best.key) > 0) best = { id: node.id, key };
     }
     if (best === undefined) return;
+    for (const id of stuck) c.admin(id, { type: "secondary" });
     this.forcedPrimary = best.id;
     c.admin(best.id, { type: "primary", force: true });
   }
