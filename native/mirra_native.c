@@ -8,6 +8,12 @@
  *
  * JS signature: rangeOp(op, fd, offset, length, callback(errno)) where errno is 0 on success.
  *
+ * threadVoluntarySwitches counts the calling thread's voluntary context switches
+ * (getrusage RUSAGE_THREAD): around a slow synchronous write it tells a write the kernel made
+ * sleep (dirty-page throttling) from one that was only preempted by other work.
+ *
+ * JS signature: threadVoluntarySwitches() -> number.
+ *
  * preadNowait/pwriteNowait try the IO synchronously with RWF_NOWAIT: the kernel serves it only
  * if it would not block (data already in the page cache, no allocation needed), and otherwise
  * fails with EAGAIN at once. A hit saves the round trip through the thread pool; a miss costs
@@ -34,6 +40,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <node_api.h>
 
@@ -295,8 +302,20 @@ static napi_value pwrite_nowait(napi_env env, napi_callback_info info) {
   return rw_nowait(env, info, 1);
 }
 
+static napi_value thread_voluntary_switches(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rusage ru;
+  napi_value result;
+  double n = getrusage(RUSAGE_THREAD, &ru) == 0 ? (double)ru.ru_nvcsw : -1;
+  napi_create_double(env, n, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "threadVoluntarySwitches", NAPI_AUTO_LENGTH,
+                       thread_voluntary_switches, NULL, &fn);
+  napi_set_named_property(env, exports, "threadVoluntarySwitches", fn);
   napi_create_function(env, "ioBatch", NAPI_AUTO_LENGTH, io_batch, NULL, &fn);
   napi_set_named_property(env, exports, "ioBatch", fn);
   napi_create_function(env, "preadNowait", NAPI_AUTO_LENGTH, pread_nowait, NULL, &fn);

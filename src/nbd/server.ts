@@ -5,7 +5,8 @@
 //! export's BlockDevice, and answer in completion order. Hot-path rules:
 //! - requests are pooled objects with pre-bound callbacks: no closure per IO;
 //! - read replies are read straight into a pooled buffer behind their header;
-//! - sockets read into one reused 1 MiB buffer (see adoptWithReadBuffer);
+//! - sockets read into reused read slabs (see adoptWithReadBuffer and read_slabs.ts), and
+//!   large write payloads go to the device from there, without a copy;
 //! - replies are corked and flushed once per completing callback (see flushOnTick), and small
 //!   replies are packed into one buffer, so a burst of completions costs one writev;
 //! - in-flight requests and bytes per connection are bounded: past the bound the socket is
@@ -19,6 +20,7 @@ import * as net from "node:net";
 import type { BlockDevice, IoCallback } from "../storage/block_device.js";
 import type { Logger } from "../io/log.js";
 import { BufferPool } from "./buffer_pool.js";
+import { IN_PLACE_PAYLOAD_MAX, ReadSlabs, type ReadSlab } from "./read_slabs.js";
 import { toNbdErrno } from "./errors.js";
 import * as C from "./protocol/constants.js";
 import { Handshake, type ExportCatalog, type ExportInfo } from "./protocol/handshake.js";
@@ -176,10 +178,11 @@ export class NbdServer {
         return;
       }
       let conn: NbdConnection | null = null;
-      const socket = adoptWithReadBuffer(accepted, (n, buf) =>
+      const adopted = adoptWithReadBuffer(accepted, (n, buf) =>
         conn!.onData(buf.subarray(0, n), true),
       );
-      conn = new NbdConnection(this, socket, this.nextConnectionId++);
+      const socket = adopted.socket;
+      conn = new NbdConnection(this, socket, this.nextConnectionId++, adopted.slabs);
       this.connections.add(conn);
       socket.once("close", () => this.connections.delete(conn));
     });
@@ -191,32 +194,34 @@ export class NbdServer {
   }
 }
 
-/** Bytes one socket read may return: large enough for a 128 KiB write and more per syscall. */
-const READ_BUFFER_BYTES = 1024 * 1024;
 const userReadBuffer = Symbol("mirra.userReadBuffer");
 
 /**
- * Re-wraps an accepted (still paused) socket so that the kernel copies into one reused 1 MiB
- * buffer instead of a fresh 64 KiB buffer per read: fewer syscalls, fewer wakeups of the
- * sender, no allocation per read. Uses Node's documented `onread` socket option, which
- * net.Server does not offer for accepted sockets, hence the handle hand-over.
+ * Re-wraps an accepted (still paused) socket so that the kernel copies into the connection's
+ * reused read slabs (see read_slabs.ts) instead of a fresh 64 KiB buffer per read: fewer
+ * syscalls, fewer wakeups of the sender, no allocation per read, and large write payloads
+ * used in place. Uses Node's documented `onread` socket option (a buffer-returning function,
+ * called after every read for the next one), which net.Server does not offer for accepted
+ * sockets, hence the handle hand-over.
  */
 function adoptWithReadBuffer(
   accepted: net.Socket,
-  onRead: (n: number, buf: Buffer) => void,
-): net.Socket {
+  onRead: (n: number, buf: Uint8Array) => void,
+): { socket: net.Socket; slabs: ReadSlabs | null } {
   const handle = (accepted as unknown as { _handle: unknown })._handle;
-  if (!handle || process.env["MIRRA_USER_READ_BUFFER"] === "0") return accepted;
+  if (!handle || process.env["MIRRA_USER_READ_BUFFER"] === "0")
+    return { socket: accepted, slabs: null };
   (accepted as unknown as { _handle: unknown })._handle = null;
-  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const slabs = new ReadSlabs();
   const socket = new net.Socket({
     handle,
     readable: true,
     writable: true,
     onread: {
-      buffer,
+      buffer: () => slabs.readTarget(),
       callback: (n: number, buf: Uint8Array) => {
-        onRead(n, buf as Buffer);
+        onRead(n, buf);
+        slabs.received(n);
         return true;
       },
     },
@@ -227,7 +232,7 @@ function adoptWithReadBuffer(
   const internals = accepted as unknown as { _server: unknown; server: unknown };
   Object.assign(socket, { _server: internals._server, server: internals.server });
   internals._server = null;
-  return socket;
+  return { socket, slabs };
 }
 
 function hasUserReadBuffer(socket: net.Socket): boolean {
@@ -254,6 +259,8 @@ class NbdRequest {
   buf: Uint8Array | null = null;
   /** Whether `buf` came from the pool and goes back to it. */
   bufPooled = false;
+  /** The read slab `buf` is a view of, pinned until the device is done with it. */
+  slab: ReadSlab | null = null;
   /** Bytes this request counts against the connection's in-flight budget. */
   bytesHeld = 0;
   readonly ioCallback: IoCallback;
@@ -275,6 +282,9 @@ class NbdRequest {
 }
 
 const SMALL_BATCH_BYTES = 64 * 1024;
+/** Write payloads from this size up are used in place in the read slabs (see read_slabs.ts). */
+const IN_PLACE_PAYLOAD_MIN = 32 * 1024;
+const writeInPlace = process.env["MIRRA_WRITE_IN_PLACE"] !== "0";
 /**
  * Replies go out once the callback that completed them returns (process.nextTick), which
  * packs every reply of one socket read or one pool job into one writev without waiting for
@@ -286,6 +296,8 @@ const flushOnTick = process.env["MIRRA_FLUSH"] !== "immediate";
 class NbdConnection {
   private readonly server: NbdServer;
   private readonly socket: net.Socket;
+  /** The read slabs behind transient chunks; null when Node allocates the read buffers. */
+  private readonly slabs: ReadSlabs | null;
   private readonly log: Logger;
   private handshake: Handshake | null;
   private handshakeTimer: NodeJS.Timeout | null;
@@ -300,6 +312,8 @@ class NbdConnection {
   /** A WRITE whose payload is still arriving. */
   private payloadReq: NbdRequest | null = null;
   private payloadFill = 0;
+  /** The payload arriving is received in place, in the read slabs. */
+  private payloadInPlace = false;
   /** Payload bytes of a rejected WRITE still to skip. */
   private discardBytes = 0;
   /** Bytes not parsed yet because the in-flight bounds were reached. */
@@ -321,9 +335,10 @@ class NbdConnection {
 
   private state: "handshake" | "transmission" | "draining" | "closed" = "handshake";
 
-  constructor(server: NbdServer, socket: net.Socket, id: number) {
+  constructor(server: NbdServer, socket: net.Socket, id: number, slabs: ReadSlabs | null) {
     this.server = server;
     this.socket = socket;
+    this.slabs = writeInPlace ? slabs : null;
     this.log = server.logger.child({ conn: id, peer: socket.remoteAddress ?? "unix" });
     this.handshake = new Handshake(server.catalog);
     socket.setNoDelay(true);
@@ -419,10 +434,7 @@ class NbdConnection {
         i += n;
         continue;
       }
-      if (
-        this.inflight >= this.server.inflightMax ||
-        this.inflightBytes >= this.server.inflightBytesMax
-      ) {
+      if (this.overBudget()) {
         this.stalled = this.chunkTransient ? chunk.slice(i) : chunk.subarray(i);
         this.socket.pause();
         return;
@@ -483,11 +495,38 @@ class NbdConnection {
     if (available >= h.length && this.chunkTransient && (h.flags & C.CMD_FLAG_FUA) === 0) {
       // The payload sits in the reused read buffer: write it from there if the device can do
       // it right now, which saves copying it out first.
-      const done = this.device!.writeNow?.(chunk, i, h.length, h.offset) ?? false;
+      // Not `writeNow?.() ?? false`: null means written, and ?? would turn it into false.
+      const dev = this.device!;
+      const done = dev.writeNow ? dev.writeNow(chunk, i, h.length, h.offset) : false;
       if (done !== false) {
         this.onIoDone(req, done);
         return i + h.length;
       }
+    }
+    const slabs = this.slabs;
+    if (
+      slabs &&
+      this.chunkTransient &&
+      h.length >= IN_PLACE_PAYLOAD_MIN &&
+      h.length <= IN_PLACE_PAYLOAD_MAX &&
+      slabs.holds(chunk)
+    ) {
+      // Large payload: leave it where the socket read put it (see read_slabs.ts).
+      req.bytesHeld = h.length;
+      this.inflightBytes += h.length;
+      if (available >= h.length) {
+        const pinned = slabs.pin(chunk, i, h.length);
+        req.slab = pinned.slab;
+        req.buf = pinned.payload;
+        req.bufPooled = false;
+        this.dispatch(req);
+        return i + h.length;
+      }
+      slabs.beginInPlace(chunk, i, h.length);
+      this.payloadReq = req;
+      this.payloadInPlace = true;
+      this.payloadFill = available;
+      return chunk.length;
     }
     if (available >= h.length && !this.chunkTransient) {
       // The whole payload is here: use it in place (Node never reuses its own read chunks).
@@ -508,10 +547,17 @@ class NbdConnection {
   private fillPayload(chunk: Uint8Array, i: number): number {
     const req = this.payloadReq!;
     const n = Math.min(req.length - this.payloadFill, chunk.length - i);
-    req.buf!.set(chunk.subarray(i, i + n), this.payloadFill);
+    // In place, the bytes are already where they belong: the slab keeps them contiguous.
+    if (!this.payloadInPlace) req.buf!.set(chunk.subarray(i, i + n), this.payloadFill);
     this.payloadFill += n;
     if (this.payloadFill === req.length) {
       this.payloadReq = null;
+      if (this.payloadInPlace) {
+        this.payloadInPlace = false;
+        const pinned = this.slabs!.completeInPlace();
+        req.slab = pinned.slab;
+        req.buf = pinned.payload;
+      }
       this.dispatch(req);
     }
     return i + n;
@@ -591,17 +637,15 @@ class NbdConnection {
 
   private release(req: NbdRequest): void {
     if (req.bufPooled && req.buf) this.server.pool.put(req.buf);
+    if (req.slab) this.slabs!.unpin(req.slab);
+    req.slab = null;
     req.buf = null;
     req.bufPooled = false;
     this.inflightBytes -= req.bytesHeld;
     req.bytesHeld = 0;
     this.inflight--;
     if (this.freeRequests.length < this.server.inflightMax) this.freeRequests.push(req);
-    if (
-      this.stalled &&
-      this.inflight < this.server.inflightMax &&
-      this.inflightBytes < this.server.inflightBytesMax
-    ) {
+    if (this.stalled && !this.overBudget()) {
       const rest = this.stalled;
       this.stalled = null;
       if (this.state === "transmission") {
@@ -610,6 +654,14 @@ class NbdConnection {
       }
     }
     if (this.state === "draining" || this.server.shuttingDown) this.maybeFinishDraining();
+  }
+
+  /** The in-flight bounds are reached: parsing waits for releases. */
+  private overBudget(): boolean {
+    return (
+      this.inflight >= this.server.inflightMax ||
+      this.inflightBytes + (this.slabs?.retiredPinnedBytes ?? 0) >= this.server.inflightBytesMax
+    );
   }
 
   private sendSimpleOk(req: NbdRequest): void {

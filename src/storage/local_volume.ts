@@ -24,12 +24,16 @@ export interface LocalVolumeOptions {
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
 /**
- * Larger writes go to the thread pool even when they could go inline: their copy into the
- * page cache is long enough that running it on a second core beats saving the hand-off.
+ * Larger writes go to the thread pool even when they could go inline, so that one write
+ * never holds the event loop for long. Up to this size (128 KiB sequential writes included),
+ * the copy on the event loop costs less CPU than the hand-off to a worker and back: on a
+ * two-core machine shared with the client, there is no idle core for the pool to use.
  */
-const inlineWriteBytesMax = Number(process.env["MIRRA_INLINE_WRITE_BYTES_MAX"] ?? 32 * 1024);
+const inlineWriteBytesMax = Number(process.env["MIRRA_INLINE_WRITE_BYTES_MAX"] ?? 512 * 1024);
 /** An inline write slower than this backs off to the thread pool (1 ms). */
 const INLINE_WRITE_SLOW_NS = 1_000_000n;
+/** From this size up, an inline write counts its thread's voluntary context switches. */
+const SWITCH_CHECK_BYTES_MIN = 64 * 1024;
 let zeroChunk: Uint8Array | undefined;
 
 export class LocalVolume implements BlockDevice {
@@ -196,6 +200,9 @@ export class LocalVolume implements BlockDevice {
     }
     if (length > inlineWriteBytesMax) return false;
     if (!this.dirtyPages || !this.dirtyPages.mayWriteInline(offsetBytes, length)) return false;
+    // For a large write, one syscall more tells throttling from preemption (see below).
+    const switches = length >= SWITCH_CHECK_BYTES_MIN ? native?.threadVoluntarySwitches : undefined;
+    const switchesBefore = switches ? switches() : 0;
     const started = process.hrtime.bigint();
     let written: number;
     try {
@@ -204,7 +211,13 @@ export class LocalVolume implements BlockDevice {
       return err as NodeJS.ErrnoException;
     }
     // A slow inline write means the kernel started to push back: stop until the next sample.
-    if (process.hrtime.bigint() - started > INLINE_WRITE_SLOW_NS) this.dirtyPages.backOff();
+    // Unless the write never slept: then it was only preempted (a busy machine), and the pool
+    // would not have made it any faster, only dearer.
+    if (
+      process.hrtime.bigint() - started > INLINE_WRITE_SLOW_NS &&
+      (!switches || switches() !== switchesBefore)
+    )
+      this.dirtyPages.backOff();
     return written === length ? null : false; // a short write is redone whole through the pool
   }
 

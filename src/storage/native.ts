@@ -30,6 +30,8 @@ interface NativeBinding {
     results: Float64Array,
     cb: () => void,
   ): void;
+  /** The calling thread's voluntary context switches so far (getrusage), or -1. */
+  threadVoluntarySwitches?(): number;
   rangeOp(
     op: number,
     fd: number,
