@@ -599,6 +599,7 @@ export class Replica implements ReplicaView {
     let chosen: UuidSet | undefined;
     for (const p of this.peers) {
       if (p.established && p.diskful && p.peerDisk === "UpToDate" && p.peerUuids !== undefined) {
+        if (!this.onFollowedLine(p)) continue;
         chosen = p.peerUuids;
         break;
       }
@@ -2736,6 +2737,18 @@ export class Replica implements ReplicaView {
   }
 
   /**
+   * Diskless: the peer's data is of the line of the last Primary we followed (or we know
+   * none). A peer behind that line lacks writes that Primary completed: we must not become
+   * Primary on its data.
+   */
+  private onFollowedLine(p: PeerState): boolean {
+    const last = this.lastPrimaryUuid;
+    const u = p.peerUuids;
+    if (this.diskful || last === 0 || u === undefined) return true;
+    return u.currentUuid === last || u.historyUuids.includes(last) || this.oldLineJoined(u);
+  }
+
+  /**
    * Diskless tiebreaker: the node that was the last Primary we followed now holds data of
    * `u`'s line (it resynced from it, or discarded its own): that old line is gone, and a
    * Primary of the new one is no rival of it.
@@ -2751,7 +2764,8 @@ export class Replica implements ReplicaView {
 
   /** A diskless Primary's peer holds the data generation it exposes (see trackExposed). */
   private exposesOurData(p: PeerState): boolean {
-    if (this.diskful || this.role !== "Primary" || this.sbCurrentUuid === 0) return true;
+    if (this.diskful) return true;
+    if (this.role !== "Primary" || this.sbCurrentUuid === 0) return this.onFollowedLine(p);
     return p.exposedMatch;
   }
 
