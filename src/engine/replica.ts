@@ -629,11 +629,9 @@ export class Replica implements ReplicaView {
     if (req.acksPendingMask !== 0 && !this.config.faults.completeBeforePeerAck) return;
     const local = req.hasLocal && req.localOk;
     let replicated = this.config.protocol === "A" ? req.sentMask !== 0 : req.ackedOkMask !== 0;
-    if (!local && this.config.protocol !== "A" && (req.sentMask & ~req.ackedOkMask) !== 0) {
-      // Without a local disk we keep no bitmap: a peer that missed this write would be
-      // known only through our peer acks still in flight. Report the write as failed.
-      replicated = false;
-    }
+    // Without a local disk we keep no bitmap; a peer that missed this write is known to the
+    // peers that hold it through the peer ack sent at completion (or, if we are lost before
+    // it arrives, through their reconciliation of unacked writes), so they resync it.
     if (!local && replicated && this.config.protocol !== "A" && !this.ackedByServingPeer(req)) {
       // Only peers we would read it back from count: a write that reached only a resync
       // target (or a peer of another generation) could not be read back if it failed now.
@@ -1456,6 +1454,7 @@ export class Replica implements ReplicaView {
     const wasPrimary = p.peerRole === "Primary";
     p.peerRole = m.role;
     this.setPeerDisk(p, m.disk);
+    const peerCurrentBefore = p.peerUuids?.currentUuid ?? 0;
     p.peerUuids = m.uuids;
     p.peerCrashedPrimary = m.crashedPrimary;
     p.peerConnectedMask = m.connectedMask;
@@ -1507,7 +1506,7 @@ export class Replica implements ReplicaView {
       this.renegotiate(p, false, m.handshakeId ?? 0);
       return this.handshake(p, m);
     }
-    this.maybeAdoptUuid(p);
+    this.maybeAdoptUuid(p, peerCurrentBefore);
   }
 
   private persistBitmapClear(p: PeerState): void {
@@ -1760,9 +1759,12 @@ export class Replica implements ReplicaView {
    * A secondary follows the data generation of the Primary that writes to it, so that it
    * tracks (via bitmap UUIDs) the peers that miss those writes.
    */
-  private maybeAdoptUuid(p: PeerState): void {
+  private maybeAdoptUuid(p: PeerState, peerCurrentBefore: number): void {
     const u = p.peerUuids;
     if (u === undefined || !this.diskful || p.peerRole !== "Primary") return;
+    // Only a follower that was on the Primary's generation when it moved on got every write
+    // of the new one; a peer that joined later (a diskless Primary resyncs nobody) did not.
+    if (peerCurrentBefore !== this.sbCurrentUuid) return;
     if (this.role === "Primary" || u.currentUuid === this.sbCurrentUuid) return;
     if (p.replication !== "Established" || this.disk !== "UpToDate") return;
     if (!u.historyUuids.includes(this.sbCurrentUuid)) return;
