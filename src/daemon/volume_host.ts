@@ -384,7 +384,13 @@ export class VolumeHost {
             );
           } else this.syncStartBits.delete(change.peer);
         }
-        this.log.info("state changed", describeChange(change));
+        // A resync's start says how much it has to move (the bitmap's count then), so the
+        // log shows whether a reconnect resynced a bitmap's worth or the whole volume.
+        const extra =
+          change.kind === "replication" && isSyncing(change.replication)
+            ? { outOfSyncBlocks: this.replica?.peer(change.peer)?.bitmap.count() ?? 0 }
+            : {};
+        this.log.info("state changed", { ...describeChange(change), ...extra });
         return;
       }
     }
