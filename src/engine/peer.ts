@@ -92,6 +92,8 @@ export class PeerState implements PeerView {
   renegotiating = false;
   /** Our renegotiation request awaiting its answer (0: none; see Replica.renegotiate). */
   handshakeRequestId = 0;
+  /** Resync rounds we started as target with this peer (a bitmap sent); tags their flushes. */
+  targetRound = 0;
   /** The id our first state on this link carried; the peer's verdict on it echoes it. */
   helloId = 0;
   /** The id of the peer's last request (first state or renegotiation) we judged. */

@@ -1067,6 +1067,8 @@ export class Replica implements ReplicaView {
         }
         return;
       case "flushSyncDone":
+        // A flush of an earlier round (the source renegotiated meanwhile) finishes nothing.
+        if (op.seq !== this.peerStates[op.peer]!.targetRound) return;
         return this.syncTargetFinish(op.peer, ok);
     }
   }
@@ -1802,6 +1804,7 @@ export class Replica implements ReplicaView {
     for (const q of this.peers) if (q !== p && q.replication === "PausedSyncT") round = true;
     if (!round) this.syncCovered = undefined;
     this.syncCovered ??= new Bitmap(this.config.sizeBlocks);
+    p.targetRound++;
     this.setReplication(p, "WFBitMapT");
     const ranges = this.diskful ? p.bitmap.toRanges() : [];
     // Only a source of the generation that covered those blocks may skip them.
@@ -2122,6 +2125,7 @@ export class Replica implements ReplicaView {
     // Make the resynced data durable before claiming it consistent.
     const op = makeOp("flushSyncDone", false, 0, 0);
     op.peer = p.peer;
+    op.seq = p.targetRound;
     op.aux = this.al.flushStart();
     this.issueFlush(op);
   }
