@@ -2000,6 +2000,11 @@ export class Replica implements ReplicaView {
       }
       let e = b + 1;
       while (e < end && !(skip && this.appWritten.isSet(e))) e++;
+      if (p.peerCrashedPrimary) {
+        // Data from a source that crashed (its hot extents may have lost writes another
+        // node still holds): the other nodes may differ from it, so they are marked.
+        for (const q of this.peers) if (q !== p && q.diskful) this.markOutOfSync(q, b, e - b);
+      }
       const op = makeOp("resyncWrite", true, b, e - b);
       op.peer = p.peer;
       op.data = m.data.subarray((b - m.block) * blockSizeBytes, (e - m.block) * blockSizeBytes);
