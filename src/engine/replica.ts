@@ -2155,9 +2155,15 @@ export class Replica implements ReplicaView {
       return;
     }
     const old = this.sbCurrentUuid;
-    if (old !== p.peerUuids.currentUuid) this.pushHistory(old);
-    this.sbCurrentUuid = p.peerUuids.currentUuid;
-    this.syncCoveredUuid = p.peerUuids.currentUuid;
+    const sourceUuid = p.peerUuids.currentUuid;
+    // We may have moved on meanwhile (adopted our Primary's newer generation while this
+    // round ran): a generation never goes back, so the source's only joins our history.
+    const movedOn = this.sbHistoryUuids.includes(sourceUuid) && old !== sourceUuid;
+    if (!movedOn) {
+      if (old !== sourceUuid) this.pushHistory(old);
+      this.sbCurrentUuid = sourceUuid;
+    }
+    this.syncCoveredUuid = sourceUuid;
     for (const u of p.peerUuids.historyUuids)
       if (!this.sbHistoryUuids.includes(u)) this.sbHistoryUuids.push(u);
     if (this.sbHistoryUuids.length > historyUuidsMax) this.sbHistoryUuids.length = historyUuidsMax;
