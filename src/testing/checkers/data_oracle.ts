@@ -156,10 +156,14 @@ export class DataOracle {
     // their ack sequence as covered, but it can only make durable what the disks still hold
     // (without this, a later crash would raise a floor back to a write already lost).
     // The same holds for a write whose every holder has now crashed before it was durable
-    // (a diskless issuer keeps no copy): no replica that held it survives.
+    // (a diskless issuer keeps no copy): no replica that held it survives. (Protocols A and B
+    // promise only the issuer's own copy; a diskless issuer has none.)
     for (const info of this.writes.values()) {
       if (info.status !== "acked" || this.isDurable(info)) continue;
       if (info.node === node) info.lostInCrash = true;
+      // No recorded holder (a diskless issuer under protocol A or B: the write completed
+      // once sent): whichever node it reached may be the one that crashed.
+      if (info.holders.length === 0) info.lostInCrash = true;
       if (info.holders.includes(node)) {
         info.crashedHolders |= 1 << node;
         if (info.holders.every((h) => (info.crashedHolders & (1 << h)) !== 0)) {
