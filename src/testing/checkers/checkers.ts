@@ -225,7 +225,12 @@ export class Checkers {
     if (view === null) return n.diskful ? [node] : [];
     const reachable = n.diskful && view.disk === "UpToDate" ? [node] : [];
     for (const p of view.peers) {
-      if (p.connection === "Connected" && p.peerDisk === "UpToDate") reachable.push(p.peer);
+      if (p.connection !== "Connected" || p.peerDisk !== "UpToDate") continue;
+      // A diskless Primary serves only from peers of the generation it exposes.
+      const peerView = this.cluster.nodes[p.peer]!.view();
+      const exposed = !n.diskful && view.role === "Primary" && view.nextUuid !== 0;
+      if (exposed && peerView !== null && peerView.nextUuid !== view.nextUuid) continue;
+      reachable.push(p.peer);
     }
     return reachable;
   }
