@@ -29,6 +29,7 @@ import {
   type PeerListener,
   type PeerTlsOptions,
 } from "../io/peer_link.js";
+import type { IoCallback } from "../storage/block_device.js";
 import { LocalVolume } from "../storage/local_volume.js";
 import {
   createReplica,
@@ -295,6 +296,18 @@ export class VolumeHost {
     }
   }
 
+  /** The completion of a data write or flush, fed back unless the volume was re-attached. */
+  private diskDone(ioId: number, current: () => boolean): IoCallback {
+    return (err) => {
+      if (!current()) return;
+      this.push(
+        err
+          ? { type: "diskCompleted", ioId, ok: false, error: toIoErrorCode(err) }
+          : { type: "diskCompleted", ioId, ok: true },
+      );
+    };
+  }
+
   private execute(effect: Effect): void {
     const generation = this.generation;
     const current = (): boolean => generation === this.generation;
@@ -316,27 +329,20 @@ export class VolumeHost {
       case "diskWrite": {
         const disk = this.disk;
         assert(disk !== null, "diskWrite on a diskless volume");
-        disk.write(effect.data, 0, effect.data.length, effect.offsetBytes, false, (err) => {
-          if (!current()) return;
-          this.push(
-            err
-              ? { type: "diskCompleted", ioId: effect.ioId, ok: false, error: toIoErrorCode(err) }
-              : { type: "diskCompleted", ioId: effect.ioId, ok: true },
-          );
-        });
+        disk.write(
+          effect.data,
+          0,
+          effect.data.length,
+          effect.offsetBytes,
+          false,
+          this.diskDone(effect.ioId, current),
+        );
         return;
       }
       case "diskFlush": {
         const disk = this.disk;
         assert(disk !== null, "diskFlush on a diskless volume");
-        disk.flush((err) => {
-          if (!current()) return;
-          this.push(
-            err
-              ? { type: "diskCompleted", ioId: effect.ioId, ok: false, error: toIoErrorCode(err) }
-              : { type: "diskCompleted", ioId: effect.ioId, ok: true },
-          );
-        });
+        disk.flush(this.diskDone(effect.ioId, current));
         return;
       }
       case "metadataWrite": {

@@ -47,7 +47,7 @@ import { assert } from "../stdx/assert.js";
 import { ActivityLog } from "./activity_log.js";
 import { Bitmap } from "./bitmap.js";
 import { resolveConfig, type ResolvedConfig } from "./config.js";
-import { crc32c } from "./digest.js";
+import { crc32c } from "./ondisk/crc32c.js";
 import { decideSync, mintUuid, uuidCounterOf, type SyncDecision } from "./generation.js";
 import { createPersistedMeta, historyUuidsMax } from "./meta.js";
 import { PeerState, type StateSnapshot } from "./peer.js";
@@ -599,7 +599,7 @@ export class Replica implements ReplicaView {
     let chosen: UuidSet | undefined;
     for (const p of this.peers) {
       if (p.established && p.diskful && p.peerDisk === "UpToDate" && p.peerUuids !== undefined) {
-        if (!this.onFollowedLine(p)) continue;
+        if (!this.onFollowedLine(p.peerUuids)) continue;
         chosen = p.peerUuids;
         break;
       }
@@ -1465,9 +1465,7 @@ export class Replica implements ReplicaView {
     this.trackExposed(p, m.uuids.currentUuid);
     if (m.role === "Primary" && !this.diskful && this.role !== "Primary") {
       const u = m.uuids;
-      const last = this.lastPrimaryUuid;
-      const descends = u.currentUuid === last || u.historyUuids.includes(last);
-      if (u.currentUuid !== 0 && (last === 0 || descends || this.oldLineJoined(u))) {
+      if (u.currentUuid !== 0 && this.onFollowedLine(u)) {
         this.lastPrimaryUuid = u.currentUuid;
         this.lastPrimaryHistory = u.historyUuids.slice();
         this.lastPrimaryNode = p.peer;
@@ -1585,10 +1583,7 @@ export class Replica implements ReplicaView {
       // A diskless tiebreaker lends its vote only to the line of Primaries it has followed:
       // a Primary whose generation does not descend from the last one we saw is the other
       // side of a split and must not regain quorum through us.
-      const u = m.uuids;
-      const last = this.lastPrimaryUuid;
-      const descends = u.currentUuid === last || u.historyUuids.includes(last);
-      if (!descends && !this.oldLineJoined(u)) return this.dropPeer(p, true);
+      if (!this.onFollowedLine(m.uuids)) return this.dropPeer(p, true);
     }
     if (m.role === "Primary" && !this.config.options.allowTwoPrimaries) {
       // We already follow another Primary, or promised to let another node become one: a
@@ -2758,9 +2753,8 @@ export class Replica implements ReplicaView {
    * none). A peer behind that line lacks writes that Primary completed: we must not become
    * Primary on its data.
    */
-  private onFollowedLine(p: PeerState): boolean {
+  private onFollowedLine(u: UuidSet | undefined): boolean {
     const last = this.lastPrimaryUuid;
-    const u = p.peerUuids;
     if (this.diskful || last === 0 || u === undefined) return true;
     return u.currentUuid === last || u.historyUuids.includes(last) || this.oldLineJoined(u);
   }
@@ -2782,7 +2776,8 @@ export class Replica implements ReplicaView {
   /** A diskless Primary's peer holds the data generation it exposes (see trackExposed). */
   private exposesOurData(p: PeerState): boolean {
     if (this.diskful) return true;
-    if (this.role !== "Primary" || this.sbCurrentUuid === 0) return this.onFollowedLine(p);
+    if (this.role !== "Primary" || this.sbCurrentUuid === 0)
+      return this.onFollowedLine(p.peerUuids);
     return p.exposedMatch;
   }
 

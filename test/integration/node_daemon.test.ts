@@ -20,23 +20,12 @@ import { TestClient } from "../../src/nbd/test_client.js";
 import * as C from "../../src/nbd/protocol/constants.js";
 import { adminCall } from "../../src/daemon/admin_client.js";
 import { allHealthy, formatStatus, type ResourceStatus } from "../../src/daemon/admin_protocol.js";
+import { freePort, waitFor } from "./daemon_cluster.js";
 import { cleanupAll, makeTempDir, mirraMain } from "./nbd_helpers.js";
 
 const MiB = 1024 * 1024;
 const volumeBytes = 8 * MiB;
 const nodes = [0, 1, 2];
-
-/** A TCP port that was free a moment ago (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Deterministic bytes: SHA-256 in counter mode over `seed`. */
 function pattern(seed: string, length: number): Uint8Array {
@@ -56,27 +45,6 @@ async function readFileRange(path: string, offset: number, length: number): Prom
     return buf;
   } finally {
     await file.close();
-  }
-}
-
-/** Polls `probe` every 50 ms until it returns a value other than undefined, or fails. */
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -1,6 +1,7 @@
-//! CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every metadata slot
-//! and of the peer protocol's digests. Table-driven, one byte per step: metadata slots are a
-//! few KiB and written rarely, so simplicity beats slicing-by-8 here.
+//! CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every metadata slot,
+//! of the peer protocol's digests, and of the engine's checksum-based resync and online verify
+//! (equal digests count as equal blocks, as DRBD treats csums-alg/verify-alg digests).
+//! Table-driven, one byte per step: simplicity beats slicing-by-8 at these sizes.
 //! Test vector: crc32c("123456789") = 0xE3069283.
 
 const table: Uint32Array = buildTable();
