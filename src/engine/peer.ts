@@ -60,6 +60,8 @@ export class PeerState implements PeerView {
   peerDisk: DiskState = "DUnknown";
   peerUuids: UuidSet | undefined = undefined;
   peerCrashedPrimary = false;
+  /** Bits the peer's last state said it holds for us (blocks we may lack). */
+  peerBitsForUs = 0;
   /** Nodes the peer is connected to, as a bitmask by node id. */
   peerConnectedMask = 0;
   /** The peer's write stream position (its state's streamId, streamSeq). */

@@ -136,6 +136,9 @@ export class Replica implements ReplicaView {
   private appWrittenWriter: NodeId = -1;
   /** Current UUID of the source whose data `syncCovered` describes. */
   private syncCoveredUuid = 0;
+  /** That source's write stream position (its state's streamId, streamSeq). */
+  private syncCoveredStreamId = 0;
+  private syncCoveredStreamSeq = 0;
   /** While Inconsistent: the generation the resync brings us to (0 after a restart). */
   private syncTowardUuid = 0;
   /** As Primary: our write stream's id (unique, minted at promotion). */
@@ -1459,6 +1462,7 @@ export class Replica implements ReplicaView {
     const peerCurrentBefore = p.peerUuids?.currentUuid ?? 0;
     p.peerUuids = m.uuids;
     p.peerCrashedPrimary = m.crashedPrimary;
+    p.peerBitsForUs = m.bitsForYou;
     p.peerConnectedMask = m.connectedMask;
     p.peerStreamId = m.streamId ?? 0;
     p.peerStreamSeq = m.streamSeq ?? 0;
@@ -1614,6 +1618,13 @@ export class Replica implements ReplicaView {
     if (d.kind === "splitBrain") d = this.resolveSplitBrain(p, m, sent);
     p.decision = `${d.kind}${"full" in d && d.full ? " full" : ""} ${d.row}`;
     p.discardMyData = false;
+    if ((d.kind === "source" || d.kind === "target") && this.snapshotStale(sent)) {
+      // Our data moved on since the peer saw it (a resync elsewhere ended, a new
+      // generation): a resync decided on the old snapshot could overwrite newer data with
+      // older. Ask again with the current one; the peer re-decides on our request.
+      this.setConnection(p, "Connected");
+      return this.renegotiate(p, true);
+    }
     switch (d.kind) {
       case "unrelated":
         this.emitState({ kind: "unrelatedData", peer: p.peer });
@@ -1733,7 +1744,9 @@ export class Replica implements ReplicaView {
       if (p.replication !== "Established" && p.replication !== "Off") return; // resyncing
       if (!p.diskful) continue;
       const same = p.established && p.peerUuids?.currentUuid === this.sbCurrentUuid;
+      // A peer that still has bits for us holds writes we lack: wait for its resync.
       if (same && p.replication === "Established" && p.peerDisk === "UpToDate") {
+        if (p.peerBitsForUs > 0) return;
         return this.becomeUpToDate();
       }
       const consistent =
@@ -1805,7 +1818,14 @@ export class Replica implements ReplicaView {
     // Only a source of the generation that covered those blocks may skip them.
     const same = p.peerUuids !== undefined && p.peerUuids.currentUuid === this.syncCoveredUuid;
     const covered = resume && same ? this.syncCovered.toRanges() : [];
-    this.send(p.peer, { type: "bitmap", ranges, last: true, covered });
+    this.send(p.peer, {
+      type: "bitmap",
+      ranges,
+      last: true,
+      covered,
+      coveredStreamId: covered.length > 0 ? this.syncCoveredStreamId : 0,
+      coveredStreamSeq: covered.length > 0 ? this.syncCoveredStreamSeq : 0,
+    });
   }
 
   private onBitmap(p: PeerState, m: Extract<PeerMessage, { type: "bitmap" }>): void {
@@ -1838,13 +1858,19 @@ export class Replica implements ReplicaView {
         this.markOutOfSync(p, m.ranges[i]!, m.ranges[i + 1]!);
     }
     // Blocks the target already received from another source are current there, unless
-    // we know some other node lacks them: that may be the source it got them from.
+    // we know some other node lacks them: that may be the source it got them from. When
+    // both of us followed the same write stream, the one that got further is newer.
     const covered = m.covered ?? [];
+    const myStream = this.role === "Primary" ? this.streamId : this.followedStream;
+    const mySeq = this.role === "Primary" ? this.writeSeqNext - 1 : this.followedSeq;
+    const coveredStream = m.coveredStreamId ?? 0;
+    const sameStream = coveredStream !== 0 && coveredStream === myStream;
+    const behind = sameStream && mySeq <= (m.coveredStreamSeq ?? 0);
     for (let i = 0; i < covered.length; i += 2) {
       const first = covered[i]!;
       const count = Math.min(covered[i + 1]!, this.config.sizeBlocks - first);
       for (let b = first; b < first + count; b++) {
-        if (own.isSet(b) || this.othersLack(p, b)) continue;
+        if (own.isSet(b) || (!behind && this.othersLack(p, b))) continue;
         p.bitmap.clear(b);
       }
     }
@@ -1872,6 +1898,8 @@ export class Replica implements ReplicaView {
 
   private onSyncStart(p: PeerState): void {
     if (!this.diskful || this.disk === "Diskless") return;
+    // Decided on a handshake we have since asked to redo: the new one decides.
+    if (!p.handshakeDone) return;
     if (this.role === "Primary") return this.dropPeer(p, false);
     // A target already made Inconsistent by our syncStart depends on us. Unless the new
     // source is clearly ahead of us (a Primary, a newer generation, a better disk), refuse to
@@ -1990,6 +2018,9 @@ export class Replica implements ReplicaView {
     const end = m.block + count;
     while (b < end) {
       if (skip && this.appWritten.isSet(b)) {
+        // Ours is newer, and the source may lack it (it can have lost it in a crash): the
+        // bit stays for a resync the other way once this one is done.
+        p.resyncRedirty.set(b);
         b++;
         continue;
       }
@@ -2080,7 +2111,10 @@ export class Replica implements ReplicaView {
   private csumTargetReadDone(op: LocalOp, ok: boolean, data: Uint8Array | undefined): void {
     const p = this.peerStates[op.peer]!;
     if (p.replication !== "SyncTarget") return;
-    if (ok && (crc32c(data!) === op.aux || this.appWrittenAll(op.firstBlock, op.blockCount))) {
+    const same = ok && crc32c(data!) === op.aux;
+    if (same || (ok && this.appWrittenAll(op.firstBlock, op.blockCount))) {
+      // Kept because ours is newer: the source lacks it, so the bits stay for later.
+      if (!same) p.resyncRedirty.setRange(op.firstBlock, op.blockCount);
       this.clearTargetBits(p, op.firstBlock, op.blockCount);
       this.syncCovered?.setRange(op.firstBlock, op.blockCount);
       this.send(p.peer, { type: "inSync", block: op.firstBlock, blockCount: op.blockCount });
@@ -2134,6 +2168,8 @@ export class Replica implements ReplicaView {
     const p = this.peerStates[peer]!;
     const active = p.replication === "SyncTarget" || p.replication === "WFBitMapT";
     if (!ok || !active || p.peerUuids === undefined) return;
+    // The source sent what it had for us; its last state's count is stale now.
+    p.peerBitsForUs = 0;
     let more = false;
     for (const q of this.peers)
       if (q !== p && q.replication === "PausedSyncT" && q.established) more = true;
@@ -2141,6 +2177,8 @@ export class Replica implements ReplicaView {
       // Another source still has blocks we may lack (its bits are not the same as this
       // one's): stay Inconsistent until it is done too, transferring only what is left.
       this.syncCoveredUuid = p.peerUuids.currentUuid;
+      this.syncCoveredStreamId = p.peerStreamId;
+      this.syncCoveredStreamSeq = p.peerStreamSeq;
       if (p.bitmapUuid !== 0) this.pushHistory(p.bitmapUuid);
       p.bitmapUuid = 0;
       this.finishTargetBitmap(p);
@@ -2910,6 +2948,11 @@ export class Replica implements ReplicaView {
   }
 
   /** Restarts the handshake on a live link (the connection and quorum stay up). */
+  /** Our generation or the state of our data changed since `sent` was taken. */
+  private snapshotStale(sent: StateSnapshot): boolean {
+    return sent.uuids.currentUuid !== this.sbCurrentUuid || sent.disk !== this.disk;
+  }
+
   private renegotiate(p: PeerState, initiator: boolean, answersId = 0): void {
     p.renegotiateTick = this.tickNow;
     p.handshakeDone = false;

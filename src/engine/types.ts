@@ -25,7 +25,8 @@
 //! - Call `step({ type: "start" })` once after `createReplica` (fresh or restored); any other
 //!   event before it is an assertion failure.
 //! - `Replica.writesInFlight` (number) for tests and status.
-//! - `bitmap` message: optional `covered` ranges (additive).
+//! - `bitmap` message: optional `covered` ranges (additive); optional `coveredStreamId`,
+//!   `coveredStreamSeq` (the covering source's write stream position).
 //! - new message `peerAck` (additive); `state.syncTowardUuid`, `data.targets` optional.
 //! - `state.handshakeId` optional (renegotiation request/answer pairing).
 //! - `state.streamId`, `state.streamSeq` optional (reconciliation after a lost Primary).
@@ -444,6 +445,9 @@ export type PeerMessage =
       readonly last: boolean;
       /** Blocks the target already received from another source in this round (ranges). */
       readonly covered?: readonly number[];
+      /** Where in which write stream the source of `covered` was (0 or absent: unknown). */
+      readonly coveredStreamId?: number;
+      readonly coveredStreamSeq?: number;
     }
   /** The source tells the target a resync starts (full or bitmap) with the source's UUIDs. */
   | { readonly type: "syncStart"; readonly uuids: UuidSet; readonly full: boolean }

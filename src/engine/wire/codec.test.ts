@@ -110,7 +110,14 @@ const arbitraries: { [K in WireMessage["type"]]: fc.Arbitrary<Extract<WireMessag
     promoteRequest: fc.record({ type: fc.constant("promoteRequest"), id: u64 }),
     promoteReply: fc.record({ type: fc.constant("promoteReply"), id: u64, granted: fc.boolean() }),
     bitmap: fc.record(
-      { type: fc.constant("bitmap"), ranges: pairs, last: fc.boolean(), covered: pairs },
+      {
+        type: fc.constant("bitmap"),
+        ranges: pairs,
+        last: fc.boolean(),
+        covered: pairs,
+        coveredStreamId: u64,
+        coveredStreamSeq: u64,
+      },
       { requiredKeys: ["type", "ranges", "last"] },
     ),
     syncStart: fc.record({ type: fc.constant("syncStart"), uuids, full: fc.boolean() }),

@@ -250,6 +250,8 @@ export const messageSpecs: readonly MessageSpec[] = [
       f("last", bool, "last bitmap message of this exchange"),
       f("ranges", { kind: "u64list", pairs: true }, "out-of-sync ranges"),
       f("covered", { kind: "optU64list", pairs: true }, "ranges received from another source"),
+      f("coveredStreamId", { kind: "optU64" }, "write stream that source had followed, 0: none"),
+      f("coveredStreamSeq", { kind: "optU64" }, "how far that source had received that stream"),
     ],
   },
   {

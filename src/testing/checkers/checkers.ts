@@ -182,7 +182,8 @@ export class Checkers {
       if (
         p.connection === "Connected" &&
         p.replication === "Established" &&
-        p.peerDisk === "UpToDate"
+        p.peerDisk === "UpToDate" &&
+        this.onExposedGeneration(node, p.peer)
       ) {
         holders.push(p.peer);
       }
@@ -218,6 +219,18 @@ export class Checkers {
     if (!this.quorumOn) this.cluster.oracle.relaxFloorsNotHeldBy(this.reachableFrom(node.id));
   }
 
+  /**
+   * A diskless Primary reads from, and completes writes on, only peers of the generation it
+   * exposes; a peer of another generation is Established but holds none of its writes.
+   */
+  private onExposedGeneration(node: NodeId, peer: NodeId): boolean {
+    const view = this.cluster.nodes[node]!.view();
+    if (view === null || this.cluster.nodes[node]!.diskful) return true;
+    if (view.role !== "Primary" || view.nextUuid === 0) return true;
+    const peerView = this.cluster.nodes[peer]!.view();
+    return peerView === null || peerView.nextUuid === view.nextUuid;
+  }
+
   /** Nodes whose data `node` can serve: itself (diskful, UpToDate), its Connected UpToDate peers. */
   reachableFrom(node: NodeId): number[] {
     const n = this.cluster.nodes[node]!;
@@ -226,11 +239,7 @@ export class Checkers {
     const reachable = n.diskful && view.disk === "UpToDate" ? [node] : [];
     for (const p of view.peers) {
       if (p.connection !== "Connected" || p.peerDisk !== "UpToDate") continue;
-      // A diskless Primary serves only from peers of the generation it exposes.
-      const peerView = this.cluster.nodes[p.peer]!.view();
-      const exposed = !n.diskful && view.role === "Primary" && view.nextUuid !== 0;
-      if (exposed && peerView !== null && peerView.nextUuid !== view.nextUuid) continue;
-      reachable.push(p.peer);
+      if (this.onExposedGeneration(node, p.peer)) reachable.push(p.peer);
     }
     return reachable;
   }
