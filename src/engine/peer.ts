@@ -90,6 +90,12 @@ export class PeerState implements PeerView {
   confirmedRound = 0;
   /** Writes received from this (Primary) peer without a peer ack yet: first block → count. */
   readonly unackedWrites = new Map<number, number>();
+
+  awaitsPeerAck(block: number): boolean {
+    for (const [first, count] of this.unackedWrites)
+      if (block >= first && block < first + count) return true;
+    return false;
+  }
   /** A handshake restarted on a live link is under way (the connection counts for quorum). */
   renegotiating = false;
   /** Our renegotiation request awaiting its answer (0: none; see Replica.renegotiate). */

@@ -1457,8 +1457,12 @@ export class Replica implements ReplicaView {
       if (c > this.uuidCounter) this.uuidCounter = c;
     }
     const wasPrimary = p.peerRole === "Primary";
+    const wasUsable = this.peerUsable(p);
     p.peerRole = m.role;
     this.setPeerDisk(p, m.disk);
+    // A diskless Primary's peer whose data just became usable gets the writes still in
+    // flight that were not sent to it (its other peers mark only what completed before).
+    if (!this.diskful && p.handshakeDone && !wasUsable) this.lateReplicate(p);
     const peerCurrentBefore = p.peerUuids?.currentUuid ?? 0;
     p.peerUuids = m.uuids;
     p.peerCrashedPrimary = m.crashedPrimary;

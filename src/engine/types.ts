@@ -32,6 +32,7 @@
 //! - `state.streamId`, `state.streamSeq` optional (reconciliation after a lost Primary).
 //! - `state.judged` optional: which of the receiver's requests the sender has judged.
 //! - `ReplicaView.nextUuid`: the generation a pending superblock write makes current.
+//! - `PeerView.awaitsPeerAck(block)`: a received write on the block still awaits its peer ack.
 
 /** A node's id inside a resource: 0..31, as in DRBD. */
 export type NodeId = number;
@@ -513,6 +514,11 @@ export interface PeerView {
   /** Blocks that may differ between us and this peer. */
   readonly bitmap: BitmapView;
   readonly bitmapUuid: number;
+  /**
+   * A write received from this peer (a Primary) covers `block` and its peer ack, which tells
+   * who else holds it and so which bitmaps to mark, has not arrived yet.
+   */
+  awaitsPeerAck(block: number): boolean;
 }
 
 export interface ReplicaView {
