@@ -2030,10 +2030,12 @@ export class Replica implements ReplicaView {
       }
       let e = b + 1;
       while (e < end && !(skip && this.appWritten.isSet(e))) e++;
-      if (p.peerCrashedPrimary) {
-        // Data from a source that crashed (its hot extents may have lost writes another
-        // node still holds): the other nodes may differ from it, so they are marked.
-        for (const q of this.peers) if (q !== p && q.diskful) this.markOutOfSync(q, b, e - b);
+      // Data from a source that crashed (its hot extents may have lost writes another
+      // node still holds): the other nodes may differ from it, so they are marked. Likewise
+      // a peer that crashed may differ from what any source sends us.
+      for (const q of this.peers) {
+        if (q !== p && q.diskful && (p.peerCrashedPrimary || q.peerCrashedPrimary))
+          this.markOutOfSync(q, b, e - b);
       }
       const op = makeOp("resyncWrite", true, b, e - b);
       op.peer = p.peer;
@@ -2057,7 +2059,9 @@ export class Replica implements ReplicaView {
 
   private resyncGroupDone(p: PeerState, g: ResyncGroup): void {
     this.clearTargetBits(p, g.block, g.blockCount);
-    this.syncCovered?.setRange(g.block, g.blockCount);
+    // Data from a source that crashed may lack writes it lost: a later source must not
+    // skip those blocks.
+    if (!p.peerCrashedPrimary) this.syncCovered?.setRange(g.block, g.blockCount);
     this.send(p.peer, { type: "resyncAck", block: g.block, blockCount: g.blockCount });
   }
 
@@ -2120,7 +2124,7 @@ export class Replica implements ReplicaView {
       // Kept because ours is newer: the source lacks it, so the bits stay for later.
       if (!same) p.resyncRedirty.setRange(op.firstBlock, op.blockCount);
       this.clearTargetBits(p, op.firstBlock, op.blockCount);
-      this.syncCovered?.setRange(op.firstBlock, op.blockCount);
+      if (!p.peerCrashedPrimary) this.syncCovered?.setRange(op.firstBlock, op.blockCount);
       this.send(p.peer, { type: "inSync", block: op.firstBlock, blockCount: op.blockCount });
     } else {
       this.send(p.peer, { type: "resyncRequest", block: op.firstBlock, blockCount: op.blockCount });
@@ -2151,9 +2155,17 @@ export class Replica implements ReplicaView {
     this.persistBitmapClear(p);
     if (p.bitmapUuid !== 0) this.pushHistory(p.bitmapUuid);
     p.bitmapUuid = 0;
-    this.crashedPrimary = false;
-    this.persistSuperblock();
     this.setReplication(p, "Established");
+    // Our hot extents stay suspect until every diskful peer has our data: one that did not
+    // get it may hold writes our crash lost.
+    let allSynced = true;
+    for (const q of this.peers) {
+      if (!q.diskful) continue;
+      if (!q.established || q.replication !== "Established" || q.bitmap.count() > 0)
+        allSynced = false;
+    }
+    if (allSynced) this.crashedPrimary = false;
+    this.persistSuperblock();
     this.emitState({ kind: "resyncDone", peer: p.peer, source: true });
     this.maybeConfirmData();
   }
