@@ -436,6 +436,11 @@ export class Replica implements ReplicaView {
   private startWrite(req: WriteReq): boolean {
     const local = this.diskful && this.disk === "UpToDate";
     let needMeta = 0;
+    // A diskless Primary too: a peer that went away while we could not write (no quorum,
+    // no new generation then) must find itself behind when it returns.
+    if (!this.diskful && this.role === "Primary" && this.sbCurrentUuid !== 0) {
+      this.maybeRotateUuid();
+    }
     if (local) {
       this.maybeRotateUuid();
       if (!this.config.faults.skipActivityLog) {
@@ -1747,10 +1752,13 @@ export class Replica implements ReplicaView {
     for (const p of this.peers) {
       if (p.replication !== "Established" && p.replication !== "Off") return; // resyncing
       if (!p.diskful) continue;
+      // An UpToDate peer that has bits for us holds writes we lack: wait for its resync.
+      if (p.established && p.peerDisk === "UpToDate" && p.peerBitsForUs > 0) return;
       const same = p.established && p.peerUuids?.currentUuid === this.sbCurrentUuid;
       // A peer that still has bits for us holds writes we lack: wait for its resync.
       if (same && p.replication === "Established" && p.peerDisk === "UpToDate") {
-        if (p.peerBitsForUs > 0) return;
+        // Blocks we know may differ from it (or it from us) need a resync first.
+        if (p.peerBitsForUs > 0 || p.bitmap.count() > 0) return;
         return this.becomeUpToDate();
       }
       const consistent =
@@ -2952,7 +2960,10 @@ export class Replica implements ReplicaView {
       (this.disk === "Outdated" || this.disk === "Consistent") &&
       p.peerUuids !== undefined &&
       p.peerUuids.currentUuid !== this.sbCurrentUuid;
-    const stuck = (this.disk === "Inconsistent" || behind) && p.peerDisk === "UpToDate";
+    // Outdated data with bits for an UpToDate peer is not vouched for (maybeConfirmData):
+    // only a resync of those bits makes it UpToDate.
+    const marked = (this.disk === "Outdated" || this.disk === "Consistent") && p.bitmap.count() > 0;
+    const stuck = (this.disk === "Inconsistent" || behind || marked) && p.peerDisk === "UpToDate";
     if (!bits && !stuck) return false;
     for (const q of this.peers) {
       // A resync under way (or waiting its turn) will settle it.
@@ -2963,12 +2974,12 @@ export class Replica implements ReplicaView {
     return p.unackedWrites.size === 0;
   }
 
-  /** Restarts the handshake on a live link (the connection and quorum stay up). */
   /** Our generation or the state of our data changed since `sent` was taken. */
   private snapshotStale(sent: StateSnapshot): boolean {
     return sent.uuids.currentUuid !== this.sbCurrentUuid || sent.disk !== this.disk;
   }
 
+  /** Restarts the handshake on a live link (the connection and quorum stay up). */
   private renegotiate(p: PeerState, initiator: boolean, answersId = 0): void {
     p.renegotiateTick = this.tickNow;
     p.handshakeDone = false;
