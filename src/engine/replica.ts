@@ -2656,7 +2656,15 @@ export class Replica implements ReplicaView {
         granted = false;
       }
     }
-    if (granted) p.grantedUntilTick = this.tickNow + this.config.options.timeoutTicks;
+    if (granted) {
+      p.grantedUntilTick = this.tickNow + this.config.options.timeoutTicks;
+      const mine = this.pendingPromotion;
+      if (mine !== undefined && !this.config.options.allowTwoPrimaries) {
+        // We yield to the lower node id: our own promotion may not complete after this vote.
+        this.pendingPromotion = undefined;
+        this.adminDone(mine.commandId, false, "Another node is becoming Primary");
+      }
+    }
     this.send(p.peer, { type: "promoteReply", id, granted });
   }
 
