@@ -154,6 +154,16 @@ export class ResourceHost {
         if (!r.ok)
           this.log.warn("demotion before down failed", { volume: v.volume, error: r.error });
       }
+      // A clean detach logs an empty activity log: the next start resyncs nothing for this
+      // node's hot extents. Bounded too; without it the next start treats them as suspect.
+      for (const v of this.volumes) {
+        if (v.status().role === "Primary") continue;
+        const r = await Promise.race([
+          v.admin({ type: "down" }),
+          delay(demoteTimeoutMs).then(() => ({ ok: false, error: "timed out" })),
+        ]);
+        if (!r.ok) this.log.warn("clean detach failed", { volume: v.volume, error: r.error });
+      }
       await this.teardown();
       this.log.info("resource down");
     });

@@ -134,6 +134,16 @@ export class ActivityLog {
     if (token > this.flushedMark) this.flushedMark = token;
   }
 
+  /**
+   * Empties the log for a clean detach (nothing in flight, everything flushed); returns the
+   * sequence number of the (empty) transaction to persist.
+   */
+  clear(): number {
+    for (const x of this.extents.values()) assert(x.refs === 0, "clear with writes in flight");
+    this.extents.clear();
+    return ++this.txSeqLast;
+  }
+
   /** The active extents (for transactions and inspection), ascending. */
   list(): number[] {
     return [...this.extents.keys()].sort((a, b) => a - b);

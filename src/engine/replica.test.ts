@@ -550,3 +550,33 @@ test("replica: an ack over a link that broke before the write completed does not
     "block 5 is resynced to n1",
   );
 });
+
+test("down: a clean detach leaves an empty activity log, so a restart resyncs nothing", () => {
+  const c = new MiniCluster(cfg(3));
+  up(c);
+  c.adminSync(0, { type: "primary" });
+  const w = c.write(0, 20, 0x5a);
+  c.settle();
+  assert.equal(c.completions.get(w)?.ok, true);
+  assert.equal(c.adminSync(0, { type: "down" }).ok, false, "a Primary is refused");
+  assert.equal(c.adminSync(1, { type: "down" }).ok, true);
+  assert.equal(c.node(1).peer(0)!.connection, "StandAlone");
+  assert.deepEqual(c.node(1).alExtents, []);
+  // The process exits; whatever was flushed is all that is left, and nothing is marked.
+  c.crash(1);
+  assert.equal(c.byteAt(1, 20), 0x5a, "the write was flushed before the detach completed");
+  c.restart(1);
+  assert.equal(c.node(1).peer(0)!.bitmap.count(), 0, "no activity-log extent is marked");
+  assert.equal(c.node(1).peer(2)!.bitmap.count(), 0);
+});
+
+test("down: a Secondary that crashes instead marks its logged extents (the contrast)", () => {
+  const c = new MiniCluster(cfg(3));
+  up(c);
+  c.adminSync(0, { type: "primary" });
+  c.write(0, 20, 0x5a);
+  c.settle();
+  c.crash(1);
+  c.restart(1);
+  assert.ok(c.node(1).peer(0)!.bitmap.isSet(20));
+});

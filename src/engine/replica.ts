@@ -173,6 +173,8 @@ export class Replica implements ReplicaView {
   private readonly ioMap = new Map<number, LocalOp>();
   /** Range operations in arrival order (the overlap scheduler). */
   private readonly ops: LocalOp[] = [];
+  /** A clean detach under way (admin down): 0 draining, -1 flushing, > 0 its AL write. */
+  private down: { readonly commandId: number; metaSeq: number } | undefined = undefined;
   private readonly writes: WriteReq[] = [];
   private readonly writesBySeq = new Map<number, WriteReq>();
   private readonly flushes: FlushReq[] = [];
@@ -1065,6 +1067,8 @@ export class Replica implements ReplicaView {
         return;
       case "flushBarrier":
         return this.barrierFlushDone(op, ok);
+      case "flushDown":
+        return this.downFlushDone(op, ok);
       case "flushDemote":
         if (ok) {
           this.al.flushDone(op.aux);
@@ -1209,6 +1213,11 @@ export class Replica implements ReplicaView {
         if (tx > this.alTxPersisted) this.alTxPersisted = tx;
         this.alTxMeta.delete(tx);
       }
+    }
+    const d = this.down;
+    if (d !== undefined && d.metaSeq > 0 && this.metaSeqDone >= d.metaSeq) {
+      this.down = undefined;
+      this.adminDone(d.commandId, ok);
     }
     if (!ok) this.onLocalIoError();
   }
@@ -2569,11 +2578,45 @@ export class Replica implements ReplicaView {
         for (const p of this.peers)
           if (c.peer === undefined || c.peer === p.peer) this.dropPeer(p, false);
         return this.adminDone(commandId, true);
+      case "down":
+        return this.startDown(commandId);
       case "invalidate":
         return this.invalidate(commandId);
       case "verify":
         return this.startVerify(commandId, c.peer);
     }
+  }
+
+  private startDown(commandId: number): void {
+    if (this.role === "Primary")
+      return this.adminDone(commandId, false, "A Primary cannot go down: demote it first");
+    if (this.down !== undefined) return this.adminDone(commandId, false, "Already going down");
+    for (const p of this.peers) this.dropPeer(p, false);
+    if (!this.diskful || this.disk === "Diskless") return this.adminDone(commandId, true);
+    this.down = { commandId, metaSeq: 0 };
+    this.pump();
+  }
+
+  /** Clean detach: once local IO has drained, flush, then persist an empty activity log. */
+  private maybeFinishDown(): void {
+    const d = this.down;
+    if (d === undefined || d.metaSeq !== 0 || this.ioMap.size > 0 || this.ops.length > 0) return;
+    d.metaSeq = -1;
+    const op = makeOp("flushDown", false, 0, 0);
+    op.aux = this.al.flushStart();
+    this.issueFlush(op);
+  }
+
+  private downFlushDone(op: LocalOp, ok: boolean): void {
+    const d = this.down!;
+    if (!ok) {
+      this.down = undefined;
+      return this.adminDone(d.commandId, false, "Flush failed: the disk reported an error");
+    }
+    this.al.flushDone(op.aux);
+    const tx = this.al.clear();
+    d.metaSeq = this.persist({ kind: "activityLog", transactionSeq: tx, extents: [] });
+    this.alTxMeta.set(tx, d.metaSeq);
   }
 
   private adminConnect(commandId: number, peer: NodeId | undefined, discard: boolean): void {
@@ -3027,6 +3070,7 @@ export class Replica implements ReplicaView {
     this.pumpOps();
     for (const p of this.peers) this.pumpBarriers(p);
     this.maybeFinishPromotion();
+    this.maybeFinishDown();
   }
 
   private send(to: NodeId, message: PeerMessage): void {

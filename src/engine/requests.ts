@@ -76,6 +76,7 @@ export type LocalOpKind =
   | "flushBarrier"
   | "flushAl"
   | "flushDemote"
+  | "flushDown"
   | "flushSyncDone";
 
 /**

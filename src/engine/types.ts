@@ -33,6 +33,7 @@
 //! - `state.judged` optional: which of the receiver's requests the sender has judged.
 //! - `ReplicaView.nextUuid`: the generation a pending superblock write makes current.
 //! - `PeerView.awaitsPeerAck(block)`: a received write on the block still awaits its peer ack.
+//! - `AdminCommand` `down`: clean detach that leaves an empty activity log (additive).
 
 /** A node's id inside a resource: 0..31, as in DRBD. */
 export type NodeId = number;
@@ -212,6 +213,12 @@ export type AdminCommand =
   | { readonly type: "invalidate" }
   /** Start online verify against a peer (this node is VerifyS). */
   | { readonly type: "verify"; readonly peer: NodeId }
+  /**
+   * Clean detach (drbdadm down on a Secondary): go StandAlone, let local IO drain, flush,
+   * and log an empty activity log, so the next start resyncs nothing for our hot extents.
+   * Completes once that is durable; refused on a Primary.
+   */
+  | { readonly type: "down" }
   /** Auto-promote hooks: an export was opened for writing / the last writer closed it. */
   | { readonly type: "open" }
   | { readonly type: "close" };

@@ -347,6 +347,43 @@ describe("faults: three daemons under fio and SIGKILL", () => {
   });
 });
 
+describe("faults: a clean stop", () => {
+  test("a Secondary taken down cleanly and brought up resyncs only what it missed", async () => {
+    const volumeBytes = 32 * MiB;
+    const c = await cluster({ volumeBytes });
+    try {
+      await c.waitHealthy();
+      await c.adm(0, "primary");
+      const client = await TestClient.open(c.nbdAddress(0));
+      try {
+        await client.go(c.resource, false);
+        // Hot extents on every node: one write in each of eight 4 MiB extents.
+        for (let i = 0; i < 8; i++) {
+          const data = pattern(`before ${i}`, block);
+          client.send(C.CMD_WRITE, i * 4 * MiB, block, BigInt(i), C.CMD_FLAG_FUA, data);
+          assert.equal((await client.reply()).error, 0);
+        }
+        await c.adm(1, "down");
+        // One block written while node 1 is away: all it should need.
+        client.send(C.CMD_WRITE, 9 * block, block, 99n, C.CMD_FLAG_FUA, pattern("away", block));
+        assert.equal((await client.reply()).error, 0);
+      } finally {
+        client.close();
+      }
+      const before = resyncStarts(c, 1).length;
+      await c.adm(1, "up");
+      await c.waitHealthy();
+      const starts = resyncStarts(c, 1).slice(before);
+      assert.ok(starts.length > 0, `node 1 did not resync\n${c.describe()}`);
+      // Without the clean detach, node 1's eight hot extents (8192 blocks) would be resynced.
+      for (const bits of starts) assert.ok(bits <= 8, `node 1 resynced ${bits} blocks`);
+      await assertReplicasEqual(c);
+    } finally {
+      await done(c);
+    }
+  });
+});
+
 describe("faults: a diskless Primary", { skip: noFio }, () => {
   const volumeBytes = 32 * MiB;
   const region = 8 * MiB;
