@@ -292,6 +292,7 @@ const optionSpecs: Record<string, OptionSpec> = {
   timeout: { target: "timeoutTicks", parse: intIn(1, 600, perDecisecond) },
   "ko-count": { target: "koCount", parse: intIn(0, 200) },
   "max-epoch-size": { target: "maxEpochSize", parse: intIn(1, 20000) },
+  "max-buffers": { target: "maxBuffers", parse: intIn(32, 131072) },
   "c-plan-ahead": { target: "cPlanAheadTicks", parse: intIn(0, 300, perDecisecond) },
   "c-fill-target": { target: "cFillTargetSectors", parse: intIn(0, 1048576) },
   "c-min-rate": { target: "cMinRateKiBps", parse: intIn(0, 4 * 1024 * 1024) },

@@ -23,6 +23,7 @@ export const optionsDefault: ResourceOptions = {
   timeoutTicks: 60,
   koCount: 7,
   maxEpochSize: 2048,
+  maxBuffers: 2048,
   tickMs: 100,
   cPlanAheadTicks: 20,
   cFillTargetSectors: 100,
@@ -59,6 +60,7 @@ export function resolveConfig(config: ResourceConfig): ResolvedConfig {
   assert(options.pingIntTicks >= 1 && options.pingTimeoutTicks >= 1, "ping ticks >= 1");
   assert(options.timeoutTicks >= 1 && options.koCount >= 0, "timeout/ko-count");
   assert(options.maxEpochSize >= 1, "max-epoch-size >= 1");
+  assert(options.maxBuffers >= 1, "max-buffers >= 1");
   if (typeof options.quorum === "number") {
     assert(Number.isInteger(options.quorum) && options.quorum >= 1, "quorum N >= 1");
   }

@@ -62,6 +62,8 @@ export class PeerState implements PeerView {
   peerCrashedPrimary = false;
   /** Bits the peer's last state said it holds for us (blocks we may lack). */
   peerBitsForUs = 0;
+  /** Resync blocks this tick's rate still allows (SyncSource). */
+  resyncBudget = 0;
   /** Nodes the peer is connected to, as a bitmask by node id. */
   peerConnectedMask = 0;
   /** The peer's write stream position (its state's streamId, streamSeq). */

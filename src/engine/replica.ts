@@ -81,8 +81,10 @@ import type {
 } from "./types.js";
 import { blockSizeBytes } from "./types.js";
 
-/** Blocks per resync / verify request. */
+/** Blocks per resync request at most (a run of marked blocks; 32 KiB). */
 const resyncChunkBlocks = 8;
+/** Blocks per online-verify request (the granularity verify marks). */
+const verifyChunkBlocks = 8;
 /** Local reads in flight above which when-congested-remote reads from a peer. */
 const congestedReadsMin = 16;
 
@@ -1963,11 +1965,22 @@ export class Replica implements ReplicaView {
   private resyncTick(p: PeerState): void {
     if (p.replication !== "SyncSource") return;
     if (!this.diskful || !this.dataConsistent()) return;
-    let budget = p.rate.blocksThisTick(
+    p.resyncBudget = p.rate.blocksThisTick(
       p.resyncInFlightBlocks,
       p.resyncDoneLastTick,
       this.appIoLastTick,
     );
+    this.issueResync(p);
+  }
+
+  /**
+   * Requests resync reads within this tick's budget, keeping at most max-buffers pages in
+   * flight; called on the tick and again as acks free room, so a fast link is not held to
+   * one window per tick.
+   */
+  private issueResync(p: PeerState): void {
+    if (p.replication !== "SyncSource") return;
+    let budget = Math.min(p.resyncBudget, this.config.options.maxBuffers - p.resyncInFlightBlocks);
     let wrapped = false;
     while (budget > 0) {
       const b = p.bitmap.findNextSet(p.resyncCursor);
@@ -2000,6 +2013,7 @@ export class Replica implements ReplicaView {
       p.resyncInFlightBlocks += count;
       this.ops.push(op);
       budget -= count;
+      p.resyncBudget -= count;
     }
     this.maybeFinishResync(p);
   }
@@ -2163,6 +2177,7 @@ export class Replica implements ReplicaView {
       if (!p.resyncRedirty.clear(b)) p.bitmap.clear(b);
     }
     this.maybeFinishResync(p);
+    if (p.resyncBudget > 0 && this.diskful && this.dataConsistent()) this.issueResync(p);
   }
 
   private maybeFinishResync(p: PeerState): void {
@@ -2289,13 +2304,13 @@ export class Replica implements ReplicaView {
   private verifyTick(p: PeerState): void {
     if (p.replication !== "VerifyS") return;
     let budget = p.rate.blocksThisTick(
-      p.verifyPending.size * resyncChunkBlocks,
+      p.verifyPending.size * verifyChunkBlocks,
       p.resyncDoneLastTick,
       this.appIoLastTick,
     );
     while (budget > 0 && p.verifyCursor < this.config.sizeBlocks) {
       const b = p.verifyCursor;
-      const count = Math.min(resyncChunkBlocks, this.config.sizeBlocks - b);
+      const count = Math.min(verifyChunkBlocks, this.config.sizeBlocks - b);
       p.verifyCursor += count;
       p.verifyPending.set(b, [-1, -1]);
       const op = makeOp("verifySourceRead", false, b, count);

@@ -147,6 +147,8 @@ export interface ResourceOptions {
   readonly koCount: number;
   /** Writes per epoch before a barrier closes it. @default 2048 */
   readonly maxEpochSize: number;
+  /** Resync data in flight per peer, in 4 KiB pages (DRBD max-buffers). @default 2048 */
+  readonly maxBuffers: number;
   /** Milliseconds per tick, used to turn KiB/s rates into blocks per tick. @default 100 */
   readonly tickMs: number;
   /** Resync controller plan-ahead, in ticks; 0 selects fixed rate (resyncRate). @default 20 */
