@@ -17,6 +17,8 @@ export interface RawBenchOptions {
   readonly out?: string;
   readonly dir?: string;
   readonly seed?: string;
+  readonly configs?: string;
+  readonly resync?: boolean;
 }
 
 export interface BenchOptions {
@@ -33,7 +35,22 @@ export interface BenchOptions {
   readonly workDirParent: string | undefined;
   /** --randseed of the first repeat; repeat i uses baseSeed + i - 1. @default random */
   readonly baseSeed: number;
+  /** Configurations to compare, baseline first. @default ["nbdkit", "mirra"] */
+  readonly configs: readonly string[];
+  /** Also measure resync against the raw sequential write rate. */
+  readonly resync: boolean;
 }
+
+/** Every configuration name `--configs` accepts. */
+export const configNames: readonly string[] = [
+  "nbdkit",
+  "mirra",
+  "1r",
+  "2r",
+  "3r",
+  "3r-diskless",
+  "2r-A",
+];
 
 function positiveInt(name: string, text: string): number {
   const n = Number(text);
@@ -50,6 +67,15 @@ export function resolveBenchOptions(raw: RawBenchOptions): BenchOptions {
   }
   const names = raw.workloads?.split(",").map((s) => s.trim());
   const workloads = selectWorkloads(names?.filter((s) => s !== ""));
+  const configs = (raw.configs ?? "nbdkit,mirra")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  const unknown = configs.filter((c) => !configNames.includes(c));
+  if (unknown.length > 0 || configs.length === 0)
+    throw new ConfigError(
+      `unknown configuration(s) ${unknown.join(", ") || "(none given)"}; known: ${configNames.join(", ")}`,
+    );
   return {
     durationSeconds: positiveInt("duration", raw.duration ?? (quick ? "2" : "10")),
     sizeBytes,
@@ -59,5 +85,7 @@ export function resolveBenchOptions(raw: RawBenchOptions): BenchOptions {
     workDirParent: raw.dir,
     // fio keeps a 32-bit seed in its job file; stay well inside it.
     baseSeed: raw.seed === undefined ? randomInt(1, 2 ** 30) : positiveInt("seed", raw.seed),
+    configs,
+    resync: raw.resync === true,
   };
 }

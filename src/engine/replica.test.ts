@@ -580,3 +580,16 @@ test("down: a Secondary that crashes instead marks its logged extents (the contr
   c.restart(1);
   assert.ok(c.node(1).peer(0)!.bitmap.isSet(20));
 });
+
+test("single node: a one-node resource restarts UpToDate and can be promoted", () => {
+  const c = new MiniCluster(cfg(1));
+  up(c);
+  assert.equal(c.node(0).disk, "UpToDate");
+  assert.equal(c.adminSync(0, { type: "primary" }).ok, true);
+  const w = c.write(0, 3, 0x11);
+  c.settle();
+  assert.equal(c.completions.get(w)?.ok, true);
+  c.crash(0);
+  c.restart(0);
+  assert.equal(c.node(0).disk, "UpToDate");
+});

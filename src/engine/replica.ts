@@ -348,6 +348,11 @@ export class Replica implements ReplicaView {
     // The starting quorum is what it is; only losing quorum later outdates a Secondary.
     this.quorum = hasQuorum(this.config.options.quorum, this.config.nodes.length, 1);
     if (!this.quorum) this.emitState({ kind: "quorum", quorum: false });
+    // A resource of one node: its data is the only data there is.
+    if (this.peers.length === 0 && this.diskful) {
+      this.crashedPrimary = false;
+      this.maybeConfirmData();
+    }
   }
 
   // ---------------------------------------------------------------------------------------

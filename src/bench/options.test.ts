@@ -1,0 +1,20 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { ConfigError } from "../stdx/errors.js";
+import { resolveBenchOptions } from "./options.js";
+
+test("bench options: --configs defaults to nbdkit,mirra and accepts the replicated ones", () => {
+  assert.deepEqual(resolveBenchOptions({}).configs, ["nbdkit", "mirra"]);
+  const o = resolveBenchOptions({ configs: "nbdkit, 1r,3r,3r-diskless,2r-A", resync: true });
+  assert.deepEqual(o.configs, ["nbdkit", "1r", "3r", "3r-diskless", "2r-A"]);
+  assert.equal(o.resync, true);
+});
+
+test("bench options: an unknown configuration is a clear error", () => {
+  assert.throws(
+    () => resolveBenchOptions({ configs: "nbdkit,4r" }),
+    (err: unknown) =>
+      err instanceof ConfigError && /unknown configuration\(s\) 4r/.test(err.message),
+  );
+});

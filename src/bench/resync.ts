@@ -1,0 +1,103 @@
+//! Resync speed against the disk's own sequential write rate, as issue "Replicated volumes on
+//! real disks and sockets" asks ("unthrottled resync >= 80% of the raw sequential write rate").
+//!
+//! raw: fio writes a file of the volume's size sequentially (1 MiB blocks, depth 16,
+//! io_uring, O_DIRECT, a final fsync), the limit of this disk.
+//! resync: a two-node protocol C cluster with the rate controller off (c-plan-ahead 0) and the
+//! fixed rate at its maximum; node 1 goes down cleanly, the whole volume is written through
+//! node 0, node 1 comes up, and the time from `up` until both are UpToDate is measured. The
+//! rate is node 0's out-of-sync amount before `up` over that time (it includes node 1's attach
+//! and handshake, a few ms). Both nodes share this machine's disk and two cores.
+
+import { join } from "node:path";
+
+import { describeResult, runCommand, shellQuote } from "./child.js";
+import { BenchCluster } from "./cluster_targets.js";
+import { parseFioFigures } from "./fio_json.js";
+import { prefillArgs } from "./workloads.js";
+
+export interface ResyncFigures {
+  readonly rawMegabytesPerSecond: number;
+  readonly rawCommandLine: string;
+  readonly resyncBytes: number;
+  readonly resyncSeconds: number;
+  readonly resyncMegabytesPerSecond: number;
+  readonly ratio: number;
+}
+
+async function fio(args: readonly string[]): Promise<string> {
+  const r = await runCommand("fio", args, { timeoutMs: 600_000 });
+  if (r.code !== 0 || r.timedOut) throw new Error(`fio failed\n${describeResult(r)}`);
+  return r.stdout;
+}
+
+export async function measureResync(
+  dir: string,
+  sizeBytes: number,
+  log: (line: string) => void,
+): Promise<ResyncFigures> {
+  const rawArgs = [
+    "--name=raw-seqwrite",
+    `--filename=${join(dir, "raw.img")}`,
+    `--size=${sizeBytes}`,
+    "--rw=write",
+    "--bs=1M",
+    "--iodepth=16",
+    "--ioengine=io_uring",
+    "--direct=1",
+    "--end_fsync=1",
+    "--output-format=json",
+  ];
+  log("resync: raw sequential write");
+  const raw = parseFioFigures(await fio(rawArgs));
+  const c = await BenchCluster.start(
+    {
+      name: "resync",
+      replicas: 2,
+      disklessPrimary: false,
+      protocol: "C",
+      options: { "c-plan-ahead": 0, "resync-rate": 4194304, "c-max-rate": 4194304 },
+    },
+    dir,
+    sizeBytes,
+  );
+  try {
+    let r = await c.call(1, { command: "down" });
+    if (!r.ok) throw new Error(`adm down on node 1: ${r.error ?? "refused"}`);
+    log("resync: writing the whole volume while node 1 is down");
+    await fio(prefillArgs(c.uri, sizeBytes));
+    const s0 = await c.status(0);
+    const kib = s0.connections[0]?.volumes[0]?.outOfSyncKiB ?? 0;
+    log(`resync: ${kib} KiB out of sync for node 1; bringing it up`);
+    const start = performance.now();
+    r = await c.call(1, { command: "up" });
+    if (!r.ok) throw new Error(`adm up on node 1: ${r.error ?? "refused"}`);
+    await c.waitHealthy(600_000);
+    const seconds = (performance.now() - start) / 1000;
+    const resyncMegabytesPerSecond = (kib * 1024) / seconds / 1e6;
+    return {
+      rawMegabytesPerSecond: raw.megabytesPerSecond,
+      rawCommandLine: shellQuote(["fio", ...rawArgs]),
+      resyncBytes: kib * 1024,
+      resyncSeconds: seconds,
+      resyncMegabytesPerSecond,
+      ratio: resyncMegabytesPerSecond / raw.megabytesPerSecond,
+    };
+  } finally {
+    await c.stop();
+  }
+}
+
+export function renderResync(f: ResyncFigures): string {
+  return [
+    "## Resync",
+    "",
+    "| measure | MB/s | |",
+    "| --- | ---: | --- |",
+    `| raw sequential write (fio, 1 MiB, depth 16, O_DIRECT) | ${f.rawMegabytesPerSecond.toFixed(0)} | \`${f.rawCommandLine}\` |`,
+    `| resync, 2 nodes, rate controller off | ${f.resyncMegabytesPerSecond.toFixed(0)} | ${(f.resyncBytes / 1024 / 1024).toFixed(0)} MiB in ${f.resyncSeconds.toFixed(2)} s |`,
+    "",
+    `resync / raw: **${f.ratio.toFixed(2)}** (both nodes on this machine's one disk)`,
+    "",
+  ].join("\n");
+}
