@@ -29,6 +29,11 @@
  * JS signature: ioBatch(ops: Array<[kind, fd, Uint8Array, bufOffset, length, position]>,
  *                       results: Float64Array, callback()) with kind 0 = read, 1 = write,
  *                       2 = fdatasync; results[i] = bytes done, or -errno.
+ *
+ * setSendBuffer sets a socket's SO_SNDBUF (Node sets it only for UDP): the NBD server grows a
+ * Unix socket's buffer when a burst of read replies does not fit in the default ~208 KiB.
+ *
+ * JS signature: setSendBuffer(fd, bytes) -> the size the kernel granted, or -errno.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +46,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <node_api.h>
 
@@ -311,8 +317,33 @@ static napi_value thread_voluntary_switches(napi_env env, napi_callback_info inf
   return result;
 }
 
+/* setSendBuffer(fd, bytes) -> the send buffer the kernel granted (SO_SNDBUF), or -errno. */
+static napi_value set_send_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  int32_t fd, bytes;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &bytes) != napi_ok || fd < 0 || bytes <= 0) {
+    napi_throw_type_error(env, NULL, "setSendBuffer(fd, bytes)");
+    return NULL;
+  }
+  int got = 0;
+  socklen_t len = sizeof(got);
+  int64_t r;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) != 0)
+    r = -(int64_t)errno;
+  else
+    r = got;
+  napi_create_int64(env, r, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "setSendBuffer", NAPI_AUTO_LENGTH, set_send_buffer, NULL, &fn);
+  napi_set_named_property(env, exports, "setSendBuffer", fn);
   napi_create_function(env, "threadVoluntarySwitches", NAPI_AUTO_LENGTH,
                        thread_voluntary_switches, NULL, &fn);
   napi_set_named_property(env, exports, "threadVoluntarySwitches", fn);

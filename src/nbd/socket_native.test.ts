@@ -1,0 +1,40 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { setSendBuffer, socketFd } from "./socket_native.js";
+import { native } from "../storage/native.js";
+
+test("socket_native: a Unix socket's send buffer grows to what was asked, within the kernel's cap", async (t) => {
+  if (!native) {
+    t.skip("native addon not built");
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mirra-sndbuf-"));
+  const sockPath = path.join(dir, "s.sock");
+  const server = net.createServer((s) => s.end());
+  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+  const client = net.connect(sockPath);
+  await new Promise<void>((resolve) => client.once("connect", () => resolve()));
+  try {
+    assert.ok(socketFd(client) >= 0);
+    const small = setSendBuffer(client, 64 * 1024);
+    // Linux doubles the value asked for (bookkeeping overhead).
+    assert.equal(small, 128 * 1024);
+    const cap = Number(fs.readFileSync("/proc/sys/net/core/wmem_max", "utf8"));
+    const big = setSendBuffer(client, 4 * 1024 * 1024);
+    assert.equal(big, 2 * Math.min(4 * 1024 * 1024, cap));
+  } finally {
+    client.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("socket_native: a socket without a descriptor is left alone", () => {
+  const s = new net.Socket();
+  assert.equal(socketFd(s), -1);
+  assert.equal(setSendBuffer(s, 1 << 20), -1);
+});
