@@ -2058,9 +2058,10 @@ export class Replica implements ReplicaView {
     const end = m.block + count;
     while (b < end) {
       if (skip && this.appWritten.isSet(b)) {
-        // Ours is newer, and the source may lack it (it can have lost it in a crash): the
-        // bit stays for a resync the other way once this one is done.
-        p.resyncRedirty.set(b);
+        // Ours is newer. A source that crashed since may have lost that write: then the bit
+        // stays, for a resync the other way once this one is done. (A source that did not
+        // crash got it from the same stream.)
+        if (p.peerCrashedPrimary) p.resyncRedirty.set(b);
         b++;
         continue;
       }
@@ -2158,7 +2159,7 @@ export class Replica implements ReplicaView {
     const same = ok && crc32c(data!) === op.aux;
     if (same || (ok && this.appWrittenAll(op.firstBlock, op.blockCount))) {
       // Kept because ours is newer: the source lacks it, so the bits stay for later.
-      if (!same) p.resyncRedirty.setRange(op.firstBlock, op.blockCount);
+      if (!same && p.peerCrashedPrimary) p.resyncRedirty.setRange(op.firstBlock, op.blockCount);
       this.clearTargetBits(p, op.firstBlock, op.blockCount);
       if (!p.peerCrashedPrimary) this.syncCovered?.setRange(op.firstBlock, op.blockCount);
       this.send(p.peer, { type: "inSync", block: op.firstBlock, blockCount: op.blockCount });

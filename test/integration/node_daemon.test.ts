@@ -471,13 +471,10 @@ describe("node daemon: one node, two volumes", () => {
       { readyPattern: /^(ready)$/, timeoutMs: 20_000 },
     );
     try {
-      // Restored from metadata with no peer to confirm it: Consistent, so promotion needs
-      // --force (the engine's rule, as drbdadm primary --force).
-      const refused = await adminCall(socket, { command: "primary", resource: "r1" });
-      assert.equal(refused.ok, false);
-      assert.match(refused.error ?? "", /^volume 0: Need access to UpToDate data$/);
-      const forced = await adminCall(socket, { command: "primary", resource: "r1", force: true });
-      assert.ok(forced.ok, forced.error);
+      // A resource of one node: its data is the only data there is, so it comes up UpToDate
+      // and promotes without --force.
+      const promoted = await adminCall(socket, { command: "primary", resource: "r1" });
+      assert.ok(promoted.ok, promoted.error);
       const data = pattern("volume one", 8192);
       const client = await TestClient.open({ path: volumes[1]!.nbd });
       try {
