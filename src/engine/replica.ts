@@ -2393,8 +2393,11 @@ export class Replica implements ReplicaView {
     p.lastRecvTick = this.tickNow;
     // Any traffic proves the peer alive; a ping ack queued behind data is not a timeout.
     p.pingSentTick = -1;
-    if (m.type !== "state" && !p.handshakeDone && m.type !== "ping" && m.type !== "pingAck") {
-      return this.dropPeer(p, true); // Protocol error: state must come first.
+    // Protocol error: state must come first on a new link. A renegotiation runs on a live
+    // link, where the peer's earlier messages (writes, votes, resync) are still arriving.
+    const early = !p.handshakeDone && !p.renegotiating;
+    if (m.type !== "state" && early && m.type !== "ping" && m.type !== "pingAck") {
+      return this.dropPeer(p, true);
     }
     switch (m.type) {
       case "state":
@@ -2980,6 +2983,15 @@ export class Replica implements ReplicaView {
     const o = this.config.options;
     this.appIoLastTick = this.appIoThisTick;
     this.appIoThisTick = false;
+    // A paused source waits for the running one; if none runs any more (it ended through a
+    // renegotiation or a dropped link), the paused one goes on.
+    let paused = false;
+    let running = false;
+    for (const p of this.peers) {
+      if (p.replication === "PausedSyncT" && p.established) paused = true;
+      if (p.replication === "WFBitMapT" || p.replication === "SyncTarget") running = true;
+    }
+    if (paused && !running) this.resumePausedTargets();
     for (const p of this.peers) {
       p.resyncDoneLastTick = p.resyncDoneThisTick;
       p.resyncDoneThisTick = 0;
