@@ -12,6 +12,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { adminCall } from "../daemon/admin_client.js";
+import { freePort } from "../io/free_port.js";
 import { allHealthy, type AdminRequest, type ResourceStatus } from "../daemon/admin_protocol.js";
 import { describeResult, runCommand, startServer, type RunningServer } from "./child.js";
 import { mirraMainPath, type BenchTarget, type TargetConfig } from "./targets.js";
@@ -45,19 +46,6 @@ async function mirra(args: readonly string[]): Promise<void> {
     timeoutMs: 60_000,
   });
   if (r.code !== 0) throw new Error(`mirra ${args[0]} failed\n${describeResult(r)}`);
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A running cluster: its daemons, admin sockets and node 0's export. */
@@ -111,7 +99,7 @@ export class BenchCluster {
       nodes.push({
         name: `n${node}`,
         "node-id": node,
-        address: `127.0.0.1:${await freeLoopbackPort()}`,
+        address: `127.0.0.1:${await freePort()}`,
         volumes: [{ volume: 0, disk: disk ?? "none", nbd: `unix:${this.nbdSockets[node]}` }],
       });
     }

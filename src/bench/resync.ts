@@ -11,9 +11,10 @@
 
 import { join } from "node:path";
 
-import { describeResult, runCommand, shellQuote } from "./child.js";
+import { shellQuote } from "./child.js";
 import { BenchCluster } from "./cluster_targets.js";
 import { parseFioFigures } from "./fio_json.js";
+import { fio } from "./run.js";
 import { prefillArgs } from "./workloads.js";
 
 export interface ResyncFigures {
@@ -25,11 +26,7 @@ export interface ResyncFigures {
   readonly ratio: number;
 }
 
-async function fio(args: readonly string[]): Promise<string> {
-  const r = await runCommand("fio", args, { timeoutMs: 600_000 });
-  if (r.code !== 0 || r.timedOut) throw new Error(`fio failed\n${describeResult(r)}`);
-  return r.stdout;
-}
+const fioTimeoutMs = 600_000;
 
 export async function measureResync(
   dir: string,
@@ -49,7 +46,7 @@ export async function measureResync(
     "--output-format=json",
   ];
   log("resync: raw sequential write");
-  const raw = parseFioFigures(await fio(rawArgs));
+  const raw = parseFioFigures(await fio(rawArgs, fioTimeoutMs));
   const c = await BenchCluster.start(
     {
       name: "resync",
@@ -65,7 +62,7 @@ export async function measureResync(
     let r = await c.call(1, { command: "down" });
     if (!r.ok) throw new Error(`adm down on node 1: ${r.error ?? "refused"}`);
     log("resync: writing the whole volume while node 1 is down");
-    await fio(prefillArgs(c.uri, sizeBytes));
+    await fio(prefillArgs(c.uri, sizeBytes), fioTimeoutMs);
     const s0 = await c.status(0);
     const kib = s0.connections[0]?.volumes[0]?.outOfSyncKiB ?? 0;
     log(`resync: ${kib} KiB out of sync for node 1; bringing it up`);

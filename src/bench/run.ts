@@ -37,7 +37,7 @@ export interface BenchOutcome {
 }
 
 /** Runs fio, returning its stdout; throws with the command and output when it fails. */
-async function fio(
+export async function fio(
   args: readonly string[],
   timeoutMs: number,
   signal?: AbortSignal,

@@ -1773,8 +1773,8 @@ export class Replica implements ReplicaView {
       const same = p.established && p.peerUuids?.currentUuid === this.sbCurrentUuid;
       // A peer that still has bits for us holds writes we lack: wait for its resync.
       if (same && p.replication === "Established" && p.peerDisk === "UpToDate") {
-        // Blocks we know may differ from it (or it from us) need a resync first.
-        if (p.peerBitsForUs > 0 || p.bitmap.count() > 0) return;
+        // Blocks we marked for it need a resync first (its bits for us: checked above).
+        if (p.bitmap.count() > 0) return;
         return this.becomeUpToDate();
       }
       const consistent =

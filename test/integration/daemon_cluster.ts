@@ -15,11 +15,11 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import * as net from "node:net";
 import { join } from "node:path";
 
 import { runCommand, startServer, type RunningServer } from "../../src/bench/child.js";
 import { adminCall } from "../../src/daemon/admin_client.js";
+import { freePort } from "../../src/io/free_port.js";
 import {
   allHealthy,
   formatStatus,
@@ -32,17 +32,7 @@ import { cleanupAll, makeTempDir, mirraMain } from "./nbd_helpers.js";
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
-/** A TCP port that was free a moment ago (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Polls `probe` every 50 ms until it returns a value other than undefined, or fails. */
 export async function waitFor<T>(
