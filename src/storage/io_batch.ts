@@ -38,6 +38,9 @@ export class IoBatcher {
   private scheduled = false;
   private readonly flushCallback = (): void => this.flush();
 
+  /** `onWritten` hears of every write that completed (failed ones too), before its callback. */
+  constructor(private readonly onWritten: () => void = () => {}) {}
+
   static available(): boolean {
     return native !== undefined;
   }
@@ -106,15 +109,16 @@ export class IoBatcher {
   }
 
   private submit(job: Job): void {
-    native!.ioBatch(job.ops, job.results, () => complete(job));
+    native!.ioBatch(job.ops, job.results, () => complete(job, this.onWritten));
   }
 }
 
-function complete(job: Job): void {
+function complete(job: Job, onWritten: () => void): void {
   for (let i = 0; i < job.ops.length; i++) {
     const op = job.ops[i]!;
     const r = job.results[i]!;
     const cb = job.callbacks[i]!;
+    if (op[0] === KIND_WRITE) onWritten();
     if (r < 0) {
       cb(
         errnoError(

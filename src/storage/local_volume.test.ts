@@ -53,6 +53,30 @@ describe("local volume writes", () => {
     }
   });
 
+  test("a flush after any kind of write syncs; a flush with nothing new written does not", async () => {
+    const flush = (): Promise<void> =>
+      new Promise((resolve, reject) => volume.flush((err) => (err ? reject(err) : resolve())));
+    await flush();
+    const data = block(7, 4096);
+    // Through the inline path the server uses (writeNow), then through write() and the pool.
+    for (const via of ["writeNow", "write", "big write"] as const) {
+      const before = volume.syncsStarted;
+      if (via === "writeNow") {
+        const now = volume.writeNow(data, 0, data.length, 0);
+        if (now === false) await write(data, 0, false);
+      } else if (via === "write") {
+        await write(data, 4096, false);
+      } else {
+        await write(block(8, 2 * 1024 * 1024), 0, false);
+      }
+      await flush();
+      assert.ok(volume.syncsStarted > before, `a flush after ${via} started no sync`);
+      const settled = volume.syncsStarted;
+      await flush();
+      assert.equal(volume.syncsStarted, settled, "nothing new written: no new sync");
+    }
+  });
+
   test("writes past the inline bound, unaligned writes and FUA writes read back", async () => {
     const big = block(100, 2 * 1024 * 1024);
     await write(big, 2 * 1024 * 1024, false);

@@ -1,7 +1,9 @@
 //! A volume on this machine: a regular file (sparse by default) or a block device.
 //!
 //! Durability model: FLUSH is fdatasync on the shared descriptor, which covers every write
-//! that completed before it, from any connection; a FUA write goes through a second
+//! that completed before it, from any connection (flush_coalescer.ts decides which fdatasync
+//! answers which flush: concurrent flushes share one, and a client that flushes after every
+//! write finds its sync already started); a FUA write goes through a second
 //! descriptor opened with O_DSYNC, so it is durable when the write call returns. TRIM punches
 //! holes and WRITE_ZEROES zeroes a range with fallocate (BLKDISCARD / BLKZEROOUT on block
 //! devices) on the libuv thread pool, and falls back to writing zeroes where the filesystem
@@ -12,6 +14,7 @@ import { constants as osConstants } from "node:os";
 import type { BlockDevice, IoCallback, ZeroOptions } from "./block_device.js";
 import { errnoError, native, RangeOp, type RangeOpCode } from "./native.js";
 import { IoBatcher } from "./io_batch.js";
+import { FlushCoalescer } from "./flush_coalescer.js";
 import { dirtyPageMonitor, type DirtyPageMonitor } from "../io/dirty_pages.js";
 import { ConfigError, DiskIoError } from "../stdx/errors.js";
 
@@ -53,6 +56,8 @@ export class LocalVolume implements BlockDevice {
   private readonly batcher: IoBatcher | undefined;
   /** Decides when buffered writes may skip the pool; undefined for devices and read-only. */
   private readonly dirtyPages: DirtyPageMonitor | undefined;
+  /** Which fdatasync answers which FLUSH (see flush_coalescer.ts). */
+  private readonly flushes: FlushCoalescer;
 
   private constructor(
     path: string,
@@ -76,8 +81,18 @@ export class LocalVolume implements BlockDevice {
       !isBlock && !readOnly && process.env["MIRRA_INLINE_WRITES"] !== "0"
         ? dirtyPageMonitor()
         : undefined;
+    this.flushes = new FlushCoalescer({
+      sync: (cb) => {
+        if (this.batcher) this.batcher.fdatasync(this.fd, cb);
+        else fs.fdatasync(this.fd, cb);
+      },
+      flushAhead: process.env["MIRRA_FLUSH_AHEAD"] !== "0",
+    });
+    const flushes = this.flushes;
     this.batcher =
-      IoBatcher.available() && process.env["MIRRA_IO_BATCH"] !== "0" ? new IoBatcher() : undefined;
+      IoBatcher.available() && process.env["MIRRA_IO_BATCH"] !== "0"
+        ? new IoBatcher(() => flushes.written())
+        : undefined;
   }
 
   /** Opens (or creates, sparse) the backing file or device. Startup only: synchronous calls. */
@@ -170,6 +185,7 @@ export class LocalVolume implements BlockDevice {
       return;
     }
     fs.write(fua ? this.fdSync : this.fd, buf, bufOffset, length, offsetBytes, (err, written) => {
+      this.flushes.written();
       if (!err && written !== length) {
         // pwrite on a regular file writes everything or fails; anything else is a device error.
         cb(errnoError(osConstants.errno.EIO, "pwrite (short write)"));
@@ -193,7 +209,10 @@ export class LocalVolume implements BlockDevice {
   ): NodeJS.ErrnoException | null | false {
     if (this.tryNowaitWrite && native) {
       const n = native.pwriteNowait(this.fd, buf, bufOffset, length, offsetBytes);
-      if (n === length) return null;
+      if (n === length) {
+        this.flushes.written();
+        return null;
+      }
       // ext4 and others refuse non-blocking buffered writes outright: stop asking.
       if (n === -osConstants.errno.EOPNOTSUPP) this.tryNowaitWrite = false;
       // A partial write is fine to redo whole: pwrite of the same bytes is idempotent.
@@ -208,8 +227,10 @@ export class LocalVolume implements BlockDevice {
     try {
       written = fs.writeSync(this.fd, buf, bufOffset, length, offsetBytes);
     } catch (err) {
+      this.flushes.written();
       return err as NodeJS.ErrnoException;
     }
+    this.flushes.written();
     // A slow inline write means the kernel started to push back: stop until the next sample.
     // Unless the write never slept: then it was only preempted (a busy machine), and the pool
     // would not have made it any faster, only dearer.
@@ -222,8 +243,12 @@ export class LocalVolume implements BlockDevice {
   }
 
   flush(cb: IoCallback): void {
-    if (this.batcher) this.batcher.fdatasync(this.fd, cb);
-    else fs.fdatasync(this.fd, cb);
+    this.flushes.flush(cb);
+  }
+
+  /** fdatasync calls started for flushes so far (flush-ahead included). */
+  get syncsStarted(): number {
+    return this.flushes.syncsStarted;
   }
 
   trim(offsetBytes: number, length: number, fua: boolean, cb: IoCallback): void {
@@ -251,8 +276,11 @@ export class LocalVolume implements BlockDevice {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (!this.readOnly)
-      await new Promise<void>((resolve) => fs.fdatasync(this.fd, () => resolve()));
+    if (!this.readOnly) {
+      await new Promise<void>((resolve) => this.flushes.flush(() => resolve()));
+      // A flush-ahead still running must not meet a closed (or reused) descriptor.
+      while (this.flushes.syncsInFlight > 0) await new Promise((resolve) => setImmediate(resolve));
+    }
     if (this.fdSync !== this.fd) fs.closeSync(this.fdSync);
     fs.closeSync(this.fd);
   }
@@ -267,9 +295,10 @@ export class LocalVolume implements BlockDevice {
       cb(errnoError(osConstants.errno.EOPNOTSUPP, "fallocate (native addon not built)"));
       return;
     }
-    native.rangeOp(op, this.fd, offsetBytes, length, (errno) =>
-      cb(errno === 0 ? null : errnoError(errno, "fallocate")),
-    );
+    native.rangeOp(op, this.fd, offsetBytes, length, (errno) => {
+      this.flushes.modified();
+      cb(errno === 0 ? null : errnoError(errno, "fallocate"));
+    });
   }
 
   /** The slow path of WRITE_ZEROES: one megabyte of zeroes at a time. */
@@ -279,7 +308,11 @@ export class LocalVolume implements BlockDevice {
     const step = (at: number): void => {
       if (at >= offsetBytes + length) return cb(null);
       const n = Math.min(ZERO_CHUNK_BYTES, offsetBytes + length - at);
-      fs.write(this.fd, chunk, 0, n, at, (err) => (err ? cb(err) : step(at + n)));
+      fs.write(this.fd, chunk, 0, n, at, (err) => {
+        this.flushes.modified();
+        if (err) cb(err);
+        else step(at + n);
+      });
     };
     step(offsetBytes);
   }
