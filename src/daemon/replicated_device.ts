@@ -26,6 +26,9 @@ export interface BlockRequests {
   read(offsetBytes: number, lengthBytes: number, cb: ReadCallback): void;
   write(data: Uint8Array, offsetBytes: number, fua: boolean, cb: DoneCallback): void;
   flush(cb: DoneCallback): void;
+  /** DRBD's open() and release() of the device, for auto-promote (see BlockDevice.open). */
+  open?(cb: DoneCallback): void;
+  release?(): void;
 }
 
 const blockBytes = 4096;
@@ -88,6 +91,15 @@ export class ReplicatedDevice implements BlockDevice {
     const data = buf.slice(bufOffset, bufOffset + length);
     this.partialQueue.push(() => this.partialWrite(data, offsetBytes, fua, cb));
     this.maybeRunPartial();
+  }
+
+  open(cb: IoCallback): void {
+    if (this.host.open) this.host.open(cb);
+    else cb(null);
+  }
+
+  release(): void {
+    this.host.release?.();
   }
 
   private wholeWrite(data: Uint8Array, offsetBytes: number, fua: boolean, cb: IoCallback): void {

@@ -474,6 +474,21 @@ export class VolumeHost {
     this.push({ type: "clientFlush", requestId });
   }
 
+  /**
+   * A client opened the volume for writing (NBD): with auto-promote on, a Secondary asks its
+   * peers to become Primary. The error, if any, says why it stays Secondary.
+   */
+  open(cb: DoneCallback): void {
+    void this.admin({ type: "open" }).then((r) =>
+      cb(r.ok ? null : ioError("EPERM", `not promoted: ${r.error ?? "refused"}`)),
+    );
+  }
+
+  /** The client of an open() is gone; the last one demotes a node that open() promoted. */
+  release(): void {
+    void this.admin({ type: "close" });
+  }
+
   /** Runs one admin command through the engine. */
   admin(command: AdminCommand): Promise<AdminResult> {
     if (this.replica === null) return Promise.resolve({ ok: false, error: "Volume is down" });

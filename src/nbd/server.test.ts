@@ -7,6 +7,7 @@ import fc from "fast-check";
 import * as C from "./protocol/constants.js";
 import { NbdServer } from "./server.js";
 import { LocalVolume } from "../storage/local_volume.js";
+import type { BlockDevice, IoCallback, ZeroOptions } from "../storage/block_device.js";
 import { createLogger } from "../io/log.js";
 import {
   connect,
@@ -257,6 +258,120 @@ describe("nbd server", () => {
       s.destroy();
     }
     const probe = await open();
+    probe.send(C.CMD_READ, 0, 512, 1n);
+    assert.equal((await probe.reply(512)).error, 0);
+    probe.close();
+  });
+});
+
+/** A device whose open() answers when the test says so, as a promoting replica would. */
+class GatedDevice implements BlockDevice {
+  readonly sizeBytes: number;
+  readonly readOnly = false;
+  readonly canTrim = false;
+  readonly canFastZero = false;
+  readonly opens: IoCallback[] = [];
+  releases = 0;
+  constructor(private readonly inner: LocalVolume) {
+    this.sizeBytes = inner.sizeBytes;
+  }
+  open(cb: IoCallback): void {
+    this.opens.push(cb);
+  }
+  release(): void {
+    this.releases++;
+  }
+  read(buf: Uint8Array, at: number, length: number, offset: number, cb: IoCallback): void {
+    this.inner.read(buf, at, length, offset, cb);
+  }
+  write(b: Uint8Array, at: number, length: number, offset: number, fua: boolean, cb: IoCallback) {
+    this.inner.write(b, at, length, offset, fua, cb);
+  }
+  flush(cb: IoCallback): void {
+    this.inner.flush(cb);
+  }
+  trim(offset: number, length: number, fua: boolean, cb: IoCallback): void {
+    this.inner.trim(offset, length, fua, cb);
+  }
+  writeZeroes(offset: number, length: number, options: ZeroOptions, cb: IoCallback): void {
+    this.inner.writeZeroes(offset, length, options, cb);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+describe("nbd server: devices that open (auto-promote)", () => {
+  let gdir: string;
+  let gserver: NbdServer;
+  let gvolume: LocalVolume;
+  let device: GatedDevice;
+  let gsock: { path: string };
+
+  before(async () => {
+    gdir = fs.mkdtempSync(path.join(os.tmpdir(), "mirra-nbd-open-"));
+    gvolume = LocalVolume.open({ path: path.join(gdir, "g.img"), createSizeBytes: SIZE });
+    device = new GatedDevice(gvolume);
+    gserver = new NbdServer({
+      exports: [{ name: "g", device }],
+      logger: createLogger({ level: "error", write: () => undefined }),
+    });
+    gsock = { path: path.join(gdir, "g.sock") };
+    await gserver.listenUnix(gsock.path);
+  });
+
+  after(async () => {
+    await gserver.close(1000);
+    await gvolume.close();
+    fs.rmSync(gdir, { recursive: true, force: true });
+  });
+
+  const within = <T>(p: Promise<T>, ms: number): Promise<T | "pending"> =>
+    Promise.race([p, new Promise<"pending">((r) => setTimeout(() => r("pending"), ms))]);
+
+  async function until(cond: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(cond());
+  }
+
+  test("requests wait for open(); release() follows the client", async () => {
+    const c = await TestClient.open(gsock);
+    await c.go("g", true);
+    const data = pattern(11, 4096);
+    c.send(C.CMD_WRITE, 8192, data.length, 1n, 0, data);
+    await until(() => device.opens.length === 1);
+    const written = c.reply();
+    assert.equal(await within(written, 50), "pending", "nothing is served before open() answers");
+    device.opens.shift()!(null);
+    assert.equal((await written).error, 0);
+    c.send(C.CMD_READ, 8192, data.length, 2n);
+    const read = await c.reply(data.length);
+    assert.equal(read.error, 0);
+    assert.ok(Buffer.from(read.data).equals(data));
+    c.close();
+    await until(() => device.releases === 1);
+  });
+
+  test("a refused open still serves the client; a client gone while opening is released once", async () => {
+    const c = await TestClient.open(gsock);
+    await c.go("g", true);
+    c.send(C.CMD_READ, 0, 512, 1n);
+    await until(() => device.opens.length === 1);
+    device.opens.shift()!(Object.assign(new Error("not promoted"), { code: "EPERM" }));
+    assert.equal((await c.reply(512)).error, 0);
+    c.close();
+    await until(() => device.releases === 2);
+    const gone = await TestClient.open(gsock);
+    await gone.go("g", true);
+    await until(() => device.opens.length === 1);
+    gone.close();
+    // Reading is paused while the device opens, so the hang-up is seen once open() answers.
+    device.opens.shift()!(null);
+    await until(() => device.releases === 3);
+    const probe = await TestClient.open(gsock);
+    await probe.go("g", true);
+    await until(() => device.opens.length === 1);
+    device.opens.shift()!(null);
     probe.send(C.CMD_READ, 0, 512, 1n);
     assert.equal((await probe.reply(512)).error, 0);
     probe.close();

@@ -351,7 +351,11 @@ class NbdConnection {
   /** A Unix socket whose send buffer has not been grown yet (see sendBufferBytes). */
   private mayGrowSendBuffer: boolean;
 
-  private state: "handshake" | "transmission" | "draining" | "closed" = "handshake";
+  private state: "handshake" | "opening" | "transmission" | "draining" | "closed" = "handshake";
+  /** Requests that arrived while the device was being opened (auto-promote), in order. */
+  private early: Uint8Array[] = [];
+  /** device.open was called, so device.release is owed when the connection ends. */
+  private deviceOpened = false;
 
   constructor(
     server: NbdServer,
@@ -383,7 +387,7 @@ class NbdConnection {
 
   /** Server shutdown: answer what is in flight, refuse the rest, then close. */
   shutdown(): void {
-    if (this.state === "handshake") this.destroy("server shutdown");
+    if (this.state === "handshake" || this.state === "opening") this.destroy("server shutdown");
     else if (this.state === "transmission") this.maybeFinishDraining();
   }
 
@@ -397,6 +401,11 @@ class NbdConnection {
   private onClose(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.state = "closed";
+    this.early = [];
+    if (this.deviceOpened) {
+      this.deviceOpened = false;
+      this.device?.release?.();
+    }
     // Requests still running complete against the device; only their replies are dropped.
   }
 
@@ -408,6 +417,7 @@ class NbdConnection {
     this.chunkTransient = transient;
     if (this.state === "handshake") this.onHandshakeData(chunk);
     else if (this.state === "transmission") this.parse(chunk, 0);
+    else if (this.state === "opening") this.early.push(transient ? chunk.slice() : chunk);
     // In "draining" and "closed", further bytes are ignored.
   }
 
@@ -435,13 +445,40 @@ class NbdConnection {
       canFastZero: outcome.export.canFastZero,
       structuredReplies: outcome.structuredReplies,
     };
-    this.state = "transmission";
     this.handshake = null;
-    this.log.debug("transmission started", {
-      export: outcome.export.name,
-      structured: this.structured,
-    });
     const rest = hs.leftover();
+    const device = this.device;
+    if (device.open && !outcome.export.readOnly) {
+      // DRBD's open(): a writable open may promote this node (auto-promote). Requests wait
+      // until the device answers; a refusal still serves the client, whose writes then fail.
+      this.state = "opening";
+      this.deviceOpened = true;
+      this.socket.pause();
+      if (rest.length > 0) this.early.push(rest.slice());
+      device.open((err) => this.onDeviceOpened(outcome.export.name, err));
+      return;
+    }
+    this.startTransmission(outcome.export.name, rest);
+  }
+
+  private onDeviceOpened(name: string, err: NodeJS.ErrnoException | null): void {
+    if (this.state !== "opening") return; // closed meanwhile; onClose released the device
+    if (err)
+      this.log.warn("opening the export did not make it writable", {
+        export: name,
+        error: err.message,
+      });
+    const early = this.early;
+    this.early = [];
+    this.chunkTransient = false; // copies this connection owns, not views of the read slabs
+    this.startTransmission(name, early.length === 1 ? early[0]! : Buffer.concat(early));
+    // Parsing may have stalled again (in-flight bounds) or closed the connection.
+    if (!this.stalled && this.socket.readable) this.socket.resume();
+  }
+
+  private startTransmission(name: string, rest: Uint8Array): void {
+    this.state = "transmission";
+    this.log.debug("transmission started", { export: name, structured: this.structured });
     if (rest.length > 0) this.parse(rest, 0);
   }
 

@@ -57,6 +57,15 @@ export interface BlockDevice {
   flush(cb: IoCallback): void;
   trim(offsetBytes: number, length: number, fua: boolean, cb: IoCallback): void;
   writeZeroes(offsetBytes: number, length: number, options: ZeroOptions, cb: IoCallback): void;
+  /**
+   * Optional, DRBD's open(): a client is about to use the device for writing (an NBD client
+   * chose a writable export). A replicated device may promote its node (auto-promote); the
+   * callback's error says why it could not, and the client is served anyway (writes fail).
+   * Each call is matched by one release() when that client is gone.
+   */
+  open?(cb: IoCallback): void;
+  /** Optional, DRBD's release(): the client of an earlier open() is gone. */
+  release?(): void;
   /** Flushes and releases the device; IO after close fails. */
   close(): Promise<void>;
 }

@@ -267,6 +267,42 @@ describe("node daemon: three nodes on loopback", () => {
     await admin(2, "secondary");
   });
 
+  test("auto-promote: a writer on a Secondary's export promotes it until it leaves", async () => {
+    // Every node must know that node 2 stepped down, or the promotion is refused.
+    await waitFor("no Primary left", async () => {
+      const all = await Promise.all(nodes.map(status));
+      return all.every(
+        (s) => s.role === "Secondary" && s.connections.every((c) => c.role !== "Primary"),
+      )
+        ? true
+        : undefined;
+    });
+    const writer = await TestClient.open(nbd[1]!);
+    const other = await TestClient.open(nbd[0]!);
+    try {
+      await writer.go("r0", false);
+      const block = pattern("auto-promoted write", 4096);
+      writer.send(C.CMD_WRITE, offset, block.length, 1n, C.CMD_FLAG_FUA, block);
+      assert.equal((await writer.reply()).error, 0, "the opening client writes");
+      assert.equal((await status(1)).role, "Primary");
+      // A second writer elsewhere cannot promote its node: served, but its writes fail.
+      await other.go("r0", false);
+      other.send(C.CMD_WRITE, offset, block.length, 2n, 0, pattern("refused", 4096));
+      assert.equal((await other.reply()).error, C.NBD_EPERM);
+      other.send(C.CMD_READ, offset, block.length, 3n);
+      const read = await other.reply(block.length);
+      assert.equal(read.error, 0, "a Secondary still serves reads");
+      assert.equal((await status(0)).role, "Secondary");
+      assert.deepEqual(await readFileRange(disks[0]!, offset, block.length), block);
+    } finally {
+      other.close();
+      writer.close();
+    }
+    await waitFor("node 1 to demote once its writer left", async () =>
+      (await status(1)).role === "Secondary" ? true : undefined,
+    );
+  });
+
   test("adm status --json (the CLI) shows everyone Connected and UpToDate", async () => {
     await allNodesHealthy();
     const r = await runCommand(
