@@ -5,7 +5,7 @@ import { createLogger, type Logger } from "../io/log.js";
 import { PeerLink, PeerListener } from "../io/peer_link.js";
 import type { PeerMessage } from "../engine/types.js";
 import { parseResourceFile } from "../config/resource_file.js";
-import { VolumeHost } from "./volume_host.js";
+import { sendQueueBytesMaxFor, VolumeHost } from "./volume_host.js";
 
 function captureLogger(lines: string[]): Logger {
   return createLogger({ level: "debug", json: true, write: (l) => lines.push(l) });
@@ -105,4 +105,11 @@ test("volume host: a bad frame breaks only that connection; StandAlone refuses t
   // After detach, client IO fails cleanly instead of reaching a replica.
   const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => host.flush(resolve));
   assert.equal(err?.code, "ESHUTDOWN");
+});
+
+test("volume host: the send queue holds a whole resync window, even at max-buffers' maximum", () => {
+  // Resync data toward a peer is bounded by max-buffers blocks; with a bound below that, a
+  // resync of a large volume was cut as "peer too slow", restarted, and cut again.
+  for (const maxBuffers of [32, 2048, 32768, 131072])
+    assert.ok(sendQueueBytesMaxFor(maxBuffers) >= maxBuffers * 4096 + 64 * 1024 * 1024);
 });

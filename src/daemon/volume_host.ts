@@ -33,6 +33,7 @@ import type { IoCallback } from "../storage/block_device.js";
 import { LocalVolume } from "../storage/local_volume.js";
 import {
   createReplica,
+  optionsDefault,
   type AdminCommand,
   type Effect,
   type Event,
@@ -88,6 +89,18 @@ export interface VolumeStatus {
 interface ClientRequest {
   readonly kind: "read" | "write" | "flush";
   readonly done: ReadCallback;
+}
+
+/** The peer links' send-queue bound before the resync window is added (PeerLink's default). */
+const sendQueueBytesBase = 128 * 1024 * 1024;
+
+/**
+ * A resync keeps up to max-buffers blocks of data in flight toward a peer, all of which may
+ * sit in the send queue at once: that much is allowed on top of the usual bound, or a large
+ * max-buffers drops every resync as "peer too slow" and starts it over, for ever.
+ */
+export function sendQueueBytesMaxFor(maxBuffers: number): number {
+  return sendQueueBytesBase + maxBuffers * 4096;
 }
 
 function ioError(code: string, message?: string): NodeJS.ErrnoException {
@@ -248,6 +261,9 @@ export class VolumeHost {
       pingTimeoutMs: l.pingTimeoutMs,
       reconnectDelayMsMin: 50,
       reconnectDelayMsMax: l.connectIntMs,
+      sendQueueBytesMax: sendQueueBytesMaxFor(
+        this.file.engineOptions.maxBuffers ?? optionsDefault.maxBuffers,
+      ),
       logger: this.log,
     };
   }
