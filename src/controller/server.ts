@@ -1,0 +1,217 @@
+//! The controller's REST server: LINSTOR's v1 paths on port 3370, over the store.
+//!
+//! Fastify is the HTTP shell (routing with path parameters, body limits, keep-alive, graceful
+//! close), chosen over node:http plus a hand-written router because ~60 routes with
+//! parameters are exactly what its router is for, and it is widely used and maintained. The
+//! wire format stays ours: bodies are read as text and parsed by `input.ts` (so a bad body is
+//! an ApiCallRc, not a framework error), and responses are written by `toJson` (so BigInt
+//! ret codes are exact). Every error, including unknown paths, is an ApiCallRc list.
+
+import { readFileSync } from "node:fs";
+import { randomBytes, randomUUID } from "node:crypto";
+import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
+import {
+  apiCallRcJson,
+  ApiCallError,
+  parseError,
+  retCode,
+  unknownApiCall,
+  type ApiCallRc,
+} from "./api_call_rc.js";
+import type { ApiContext, Route } from "./api_common.js";
+import { definitionRoutes } from "./api_definitions.js";
+import { groupRoutes } from "./api_groups.js";
+import { miscRoutes, versionRoute } from "./api_misc.js";
+import { nodeRoutes } from "./api_nodes.js";
+import { resourceRoutes } from "./api_resources.js";
+import { bodyBytesMax, type Query } from "./input.js";
+import { toJson, type JsonValue } from "./json.js";
+import { openSqliteStore, StoreError } from "./store/sqlite_store.js";
+import type { ControllerStore } from "./store/store.js";
+import { AssertionError } from "../stdx/assert.js";
+import { createLogger, type Logger } from "../io/log.js";
+
+export const controllerPortDefault = 3370;
+
+export interface ControllerOptions {
+  /** Directory for the database (`controller.db`); created when missing. */
+  dataDir: string;
+  /** TCP port; 0 picks a free one. @default 3370 */
+  port?: number;
+  /**
+   * Address to listen on. LINSTOR listens on all addresses; mirra has no authentication yet,
+   * so it listens on loopback unless told otherwise. @default "127.0.0.1"
+   */
+  host?: string;
+  /** A store to use instead of opening SQLite in `dataDir` (tests, etcd later). */
+  store?: ControllerStore;
+  /** Clock in epoch milliseconds. @default Date.now */
+  nowMs?: () => number;
+  logger?: Logger;
+}
+
+export interface RunningController {
+  /** Base URL, e.g. `http://127.0.0.1:3370`. */
+  url: string;
+  port: number;
+  host: string;
+  store: ControllerStore;
+  /** Stops listening, lets in-flight requests finish, then closes the store. */
+  close(): Promise<void>;
+}
+
+/** 20 characters from [A-Za-z0-9], like LINSTOR's generated DRBD secrets. */
+function newSecret(): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  // 248 is the largest multiple of 62 below 256: rejecting above it keeps the draw uniform.
+  let out = "";
+  while (out.length < 20) {
+    for (const b of randomBytes(32)) {
+      if (b < 248 && out.length < 20) out += alphabet[b % 62];
+    }
+  }
+  return out;
+}
+
+function mirraVersion(): string {
+  try {
+    const pkg = JSON.parse(
+      readFileSync(new URL("../../../package.json", import.meta.url), "utf8"),
+    ) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown"; // a missing package.json only loses the version string
+  }
+}
+
+function send(reply: FastifyReply, status: number, body: JsonValue): FastifyReply {
+  return reply.code(status).type("application/json").send(toJson(body));
+}
+
+function sendRcs(
+  ctx: ApiContext,
+  reply: FastifyReply,
+  status: number,
+  rcs: readonly ApiCallRc[],
+): FastifyReply {
+  const at = new Date(ctx.nowMs()).toISOString();
+  return send(
+    reply,
+    status,
+    rcs.map((rc) => apiCallRcJson(rc, at)),
+  );
+}
+
+/** Framework errors that are the client's fault (body too large, bad content-type): 4xx. */
+function clientErrorStatus(err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown }).statusCode;
+  return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
+}
+
+export function allRoutes(version: string): Route[] {
+  return [
+    versionRoute(version),
+    ...miscRoutes,
+    ...nodeRoutes,
+    ...groupRoutes,
+    ...definitionRoutes,
+    ...resourceRoutes,
+  ];
+}
+
+export async function startController(options: ControllerOptions): Promise<RunningController> {
+  const log = options.logger ?? createLogger({}, { component: "controller" });
+  const store = options.store ?? openSqliteStore({ dataDir: options.dataDir });
+  const ctx: ApiContext = {
+    store,
+    nowMs: options.nowMs ?? Date.now,
+    newUuid: randomUUID,
+    newSecret,
+  };
+  const app = Fastify({
+    logger: false,
+    bodyLimit: bodyBytesMax,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+  });
+  // Bodies are text, whatever the content type claims; input.ts parses them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+
+  for (const route of allRoutes(mirraVersion())) {
+    app.route({
+      method: route.method,
+      url: route.url,
+      handler: async (request: FastifyRequest, reply: FastifyReply) => {
+        const result = await route.handler(ctx, {
+          params: request.params as Record<string, string>,
+          query: request.query as Query,
+          body: typeof request.body === "string" ? request.body : undefined,
+        });
+        return send(reply, result.status, result.body);
+      },
+    });
+  }
+
+  app.setNotFoundHandler((request, reply) =>
+    sendRcs(ctx, reply, 404, [
+      {
+        retCode: unknownApiCall,
+        message: `No API call at ${request.method} ${request.url.split("?")[0]}.`,
+      },
+    ]),
+  );
+
+  app.setErrorHandler((err, request, reply) => {
+    if (err instanceof ApiCallError) return sendRcs(ctx, reply, err.status, err.rcs);
+    const status = clientErrorStatus(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (status !== undefined) {
+      return sendRcs(ctx, reply, status, parseError(`The request cannot be read: ${message}`).rcs);
+    }
+    if (err instanceof AssertionError) {
+      // A bug in the controller: answer, then crash as every broken assertion must.
+      setImmediate(() => {
+        throw err;
+      });
+    }
+    log.error("request failed", { method: request.method, url: request.url, error: String(err) });
+    const sqliteCode = (err as { code?: unknown }).code;
+    const isStore =
+      err instanceof StoreError ||
+      (typeof sqliteCode === "string" && sqliteCode.startsWith("SQLITE_"));
+    return sendRcs(ctx, reply, 500, [
+      {
+        retCode: retCode("error", isStore ? "FAIL_SQL" : "FAIL_UNKNOWN_ERROR", "none", "none"),
+        message: isStore
+          ? "The controller's database failed."
+          : "The controller failed to handle the request.",
+        cause: message,
+      },
+    ]);
+  });
+
+  const host = options.host ?? "127.0.0.1";
+  try {
+    await app.listen({ port: options.port ?? controllerPortDefault, host });
+  } catch (err) {
+    if (options.store === undefined) store.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : (options.port ?? 0);
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  log.info("controller listening", { url: `http://${urlHost}:${port}` });
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    host,
+    store,
+    close: () => {
+      closing ??= app.close().then(() => store.close());
+      return closing;
+    },
+  };
+}
