@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools that mirra's integration tests and bench drive: NBD clients nobody
-# here wrote (libnbd's nbdinfo/nbdcopy/nbdsh/nbdfuse, QEMU's qemu-img, fio's nbd engine) and
-# the reference server (nbdkit). Meant for root on a bare Debian 12; idempotent: it asks apt
+# here wrote (libnbd's nbdinfo/nbdcopy/nbdsh/nbdfuse, QEMU's qemu-img, fio's nbd engine), the
+# reference server (nbdkit), the bench's QEMU quorum peer (qemu-storage-daemon) and a font for
+# the bench's charts. Meant for root on a bare Debian 12; idempotent: it asks apt
 # only for what is missing and runs `apt-get update` at most once, only when it must install.
 # Exits non-zero when a package cannot be installed or a tool is still missing afterwards.
 set -euo pipefail
@@ -17,6 +18,10 @@ readonly wanted=(
   "python3-libnbd:nbdsh"
   "nbdkit:nbdkit"
   "qemu-utils:qemu-img"
+  # mirra bench's qemu-quorum peer: Debian 12 ships qemu-storage-daemon in qemu-system-common.
+  "qemu-system-common:qemu-storage-daemon"
+  # The bench's PNG charts are rasterised by resvg from system fonts (checked by file).
+  "fonts-dejavu-core:DejaVuSans.ttf"
   "coreutils:stat"
   # node-gyp builds mirra's native addon (fallocate for TRIM/WRITE_ZEROES) at npm install.
   "python3:python3"
@@ -37,6 +42,8 @@ is_present() {
   local package=$1 command=$2
   if [[ $package == python3-libnbd ]]; then
     /usr/bin/python3 -c 'import nbd' >/dev/null 2>&1
+  elif [[ $package == fonts-dejavu-core ]]; then
+    [[ -f /usr/share/fonts/truetype/dejavu/$command ]]
   else
     command -v "$command" >/dev/null 2>&1
   fi
@@ -46,8 +53,9 @@ missing=()
 for entry in "${wanted[@]}"; do
   package=${entry%%:*}
   command=${entry#*:}
+  # Quiet when present: only what is missing is worth a line.
   if is_present "$package" "$command"; then
-    log "ok: $command ($package)"
+    :
   elif [[ " ${missing[*]-} " != *" $package "* ]]; then
     log "missing: $command ($package)"
     missing+=("$package")
@@ -55,7 +63,7 @@ for entry in "${wanted[@]}"; do
 done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  log "nothing to install"
+  log "nothing to install (${#wanted[@]} tools present)"
   exit 0
 fi
 

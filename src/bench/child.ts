@@ -8,6 +8,7 @@
 //! memory.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { access, constants } from "node:fs/promises";
 
 /** Output kept per stream; beyond it the oldest bytes are dropped. */
 const capturedBytesMax = 8 * 1024 * 1024;
@@ -266,4 +267,19 @@ function makeRunningServer(
       }
     },
   };
+}
+
+/** The path of `name` on $PATH, as `command -v` finds it, or null when it is not installed. */
+export async function findExecutable(name: string): Promise<string | null> {
+  for (const dir of (process.env["PATH"] ?? "").split(":")) {
+    if (dir === "") continue;
+    const path = `${dir}/${name}`;
+    try {
+      await access(path, constants.X_OK);
+      return path;
+    } catch {
+      // Not in this directory: keep looking.
+    }
+  }
+  return null;
 }

@@ -16,6 +16,7 @@ import { freePort } from "../io/free_port.js";
 import { allHealthy, type AdminRequest, type ResourceStatus } from "../daemon/admin_protocol.js";
 import { describeResult, runCommand, startServer, type RunningServer } from "./child.js";
 import { mirraMainPath, type BenchTarget, type TargetConfig } from "./targets.js";
+import { nbdEngineArgs } from "./workloads.js";
 
 export interface ClusterSpec {
   readonly name: string;
@@ -165,13 +166,18 @@ export class BenchCluster {
 
 /** A bench configuration that starts the cluster `spec` and measures node 0's export. */
 export function clusterTarget(spec: ClusterSpec): TargetConfig {
+  const nodes = spec.replicas + (spec.disklessPrimary ? 1 : 0);
   return {
     name: spec.name,
+    description:
+      `${nodes} \`mirra node run\` daemon(s) on this host, peers over loopback TCP, ` +
+      `protocol ${spec.protocol}, ${spec.replicas} replica(s)` +
+      (spec.disklessPrimary ? ", node 0 a diskless Primary" : ", node 0 Primary with a replica"),
     async start(dir: string, sizeBytes: number): Promise<BenchTarget> {
       const c = await BenchCluster.start(spec, dir, sizeBytes);
       return {
         name: spec.name,
-        uri: c.uri,
+        engineArgs: nbdEngineArgs(c.uri),
         commandLine:
           `${c.nodeCount}× mirra node run --config ${spec.name}.json (protocol ${spec.protocol}` +
           `${spec.disklessPrimary ? ", node 0 diskless" : ""}), node 0 Primary`,

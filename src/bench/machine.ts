@@ -25,5 +25,6 @@ export async function machineFacts(): Promise<MachineFacts> {
     node: process.version,
     fio: await firstLineOf("fio", ["--version"]),
     nbdkit: await firstLineOf("nbdkit", ["--version"]),
+    qemuStorageDaemon: await firstLineOf("qemu-storage-daemon", ["--version"]),
   };
 }

@@ -1,6 +1,12 @@
-//! The bench's public surface, for scripts/bench.ts today and a `mirra bench` command later.
+//! The bench's public surface: `mirra bench`, scripts/bench.ts and the tests use it.
 
+export { runBenchCommand, targetConfigByName } from "./command.js";
+export { iopsChart, latencyChart, renderChartSvg, writeCharts, type ChartSpec } from "./chart.js";
+export { cephRbdTarget, qemuQuorumTarget } from "./peer_targets.js";
+export { rawTarget } from "./raw_target.js";
+export { Progress, statusLine } from "./progress.js";
 export {
+  addBenchOptions,
   configNames,
   resolveBenchOptions,
   type BenchOptions,
@@ -13,7 +19,13 @@ export {
   type ClusterSpec,
 } from "./cluster_targets.js";
 export { measureResync, renderResync, type ResyncFigures } from "./resync.js";
-export { runBench, type BenchOutcome, type Log, type RunBenchExtras } from "./run.js";
-export type { BenchReport, RunRecord, WorkloadSummary } from "./report.js";
+export {
+  runBench,
+  type BenchOutcome,
+  type BenchStep,
+  type Log,
+  type RunBenchExtras,
+} from "./run.js";
+export type { BenchReport, NotRunRecord, RunRecord, WorkloadSummary } from "./report.js";
 export { defaultTargets, mirraTarget, nbdkitTarget, type TargetConfig } from "./targets.js";
 export { workloads, type Workload } from "./workloads.js";

@@ -3,6 +3,8 @@
 
 import { randomInt } from "node:crypto";
 
+import type { Command } from "commander";
+
 import { ConfigError } from "../stdx/errors.js";
 import { parseSize } from "../stdx/units.js";
 import { selectWorkloads, type Workload } from "./workloads.js";
@@ -35,22 +37,48 @@ export interface BenchOptions {
   readonly workDirParent: string | undefined;
   /** --randseed of the first repeat; repeat i uses baseSeed + i - 1. @default random */
   readonly baseSeed: number;
-  /** Configurations to compare, baseline first. @default ["nbdkit", "mirra"] */
+  /** Configurations to compare, baseline first. @default configNames (all of them) */
   readonly configs: readonly string[];
   /** Also measure resync against the raw sequential write rate. */
   readonly resync: boolean;
 }
 
-/** Every configuration name `--configs` accepts. */
+/** Every configuration name `--configs` accepts, in the default order (baseline first). */
 export const configNames: readonly string[] = [
   "nbdkit",
+  "raw",
   "mirra",
   "1r",
   "2r",
   "3r",
   "3r-diskless",
   "2r-A",
+  "qemu-quorum",
+  "ceph-rbd",
 ];
+
+/**
+ * Declares the bench's options on `command`: `mirra bench` and scripts/bench.ts (npm run
+ * bench) share this, so the two can never drift apart.
+ */
+export function addBenchOptions(command: Command): Command {
+  return command
+    .option("--duration <seconds>", "measured seconds per fio run (default 10)")
+    .option("--size <size>", "volume size, e.g. 256M, 1G (default 1G)")
+    .option("--repeat <n>", "runs per workload and configuration (default 3)")
+    .option("--workloads <names>", "comma-separated subset, e.g. randread,write-latency")
+    .option("--quick", "2 s runs on 256M, repeated once (explicit options still win)")
+    .option("--out <dir>", "also write report.md, results.json and PNG charts there")
+    .option("--dir <dir>", "parent of the temporary work directory (default: the OS temp dir)")
+    .option("--seed <n>", "--randseed of the first repeat (default: random)")
+    .option(
+      "--configs <names>",
+      "configurations, baseline first: nbdkit, raw (fio on the file), mirra (the local " +
+        "export), 1r, 2r, 3r (replicated, protocol C, node 0 Primary), 3r-diskless, 2r-A, " +
+        `qemu-quorum, ceph-rbd (default: all, ${configNames.join(",")})`,
+    )
+    .option("--resync", "also measure an unthrottled resync against the raw write rate");
+}
 
 function positiveInt(name: string, text: string): number {
   const n = Number(text);
@@ -67,7 +95,7 @@ export function resolveBenchOptions(raw: RawBenchOptions): BenchOptions {
   }
   const names = raw.workloads?.split(",").map((s) => s.trim());
   const workloads = selectWorkloads(names?.filter((s) => s !== ""));
-  const configs = (raw.configs ?? "nbdkit,mirra")
+  const configs = (raw.configs ?? configNames.join(","))
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");

@@ -3,7 +3,8 @@
 //! configuration (nbdkit), the machine, and the exact command lines, as markdown and as JSON.
 //!
 //! A ratio is null when either side has no successful run or a zero figure: a missing number
-//! is shown as "—", never guessed.
+//! is shown as "—", never guessed. Ratios are medians over medians; the spread (min–max over
+//! the repeats) is shown next to each median so a reader can tell noise from a difference.
 
 import { formatSize } from "../stdx/units.js";
 import type { FioFigures } from "./fio_json.js";
@@ -32,6 +33,13 @@ export interface MachineFacts {
   readonly node: string;
   readonly fio: string;
   readonly nbdkit: string;
+  readonly qemuStorageDaemon: string;
+}
+
+/** The smallest and largest value over the repeats. */
+export interface Range {
+  readonly min: number;
+  readonly max: number;
 }
 
 /** Medians over the successful repeats of one workload on one configuration. */
@@ -43,6 +51,21 @@ export interface MedianFigures {
   readonly clatP99Us: number;
   readonly flushLatMeanUs: number;
   readonly flushLatP99Us: number;
+  /** Min and max over the same repeats, for the figures the report shows. */
+  readonly spread: {
+    readonly iops: Range;
+    readonly megabytesPerSecond: Range;
+    readonly clatMeanUs: Range;
+    readonly clatP99Us: Range;
+  };
+}
+
+/** One configuration's figures relative to a reference configuration (nbdkit, 1r). */
+export interface RatioSet {
+  /** Keyed by configuration name: its median IOPS / the reference's. */
+  readonly iops: Record<string, number | null>;
+  /** Mean time per operation ratio; only for latency workloads. */
+  readonly latency: Record<string, number | null>;
 }
 
 export interface WorkloadSummary {
@@ -55,6 +78,8 @@ export interface WorkloadSummary {
   readonly iopsRatio: Record<string, number | null>;
   /** Mean time per operation (completion plus flush) ratio; only for latency workloads. */
   readonly latencyRatio: Record<string, number | null>;
+  /** Keyed by reference configuration (see `BenchReport.references`). */
+  readonly ratios: Record<string, RatioSet>;
 }
 
 export interface BenchSettings {
@@ -67,19 +92,35 @@ export interface BenchSettings {
 
 export interface ServerInfo {
   readonly name: string;
+  /** One line: what runs and where the data lives. */
+  readonly description: string;
   readonly commandLine: string;
   readonly prefillCommandLine: string;
 }
 
+/** A configuration that did not take part, and why; the report lists it. */
+export interface NotRunRecord {
+  readonly name: string;
+  readonly description: string;
+  /** "unavailable": this machine lacks what it needs; "failed": it should have run and broke. */
+  readonly kind: "unavailable" | "failed";
+  readonly reason: string;
+}
+
 /** Everything a run produced; results.json is this object. */
 export interface BenchReport {
-  readonly format: "mirra-bench/1";
+  readonly format: "mirra-bench/2";
   readonly startedAt: string;
   readonly finishedAt: string;
+  /** The first configuration that ran; the per-workload `iopsRatio` is against it. */
   readonly baseline: string;
+  /** Configurations ratios are taken against: nbdkit and 1r when they ran, else the baseline. */
+  readonly references: readonly string[];
   readonly settings: BenchSettings;
   readonly machine: MachineFacts;
+  /** The configurations that ran, in the order of the first repeat. */
   readonly servers: readonly ServerInfo[];
+  readonly notRun: readonly NotRunRecord[];
   readonly summary: readonly WorkloadSummary[];
   readonly runs: readonly RunRecord[];
 }
@@ -102,7 +143,17 @@ function medians(figures: readonly FioFigures[]): MedianFigures {
     clatP99Us: m((x) => x.clatP99Us),
     flushLatMeanUs: m((x) => x.flushLatMeanUs),
     flushLatP99Us: m((x) => x.flushLatP99Us),
+    spread: {
+      iops: range(figures.map((x) => x.iops)),
+      megabytesPerSecond: range(figures.map((x) => x.megabytesPerSecond)),
+      clatMeanUs: range(figures.map((x) => x.clatMeanUs)),
+      clatP99Us: range(figures.map((x) => x.clatP99Us)),
+    },
   };
+}
+
+function range(values: readonly number[]): Range {
+  return { min: Math.min(...values), max: Math.max(...values) };
 }
 
 function ratio(a: number | undefined, b: number | undefined): number | null {
@@ -115,6 +166,7 @@ export function summarise(
   configs: readonly string[],
   baseline: string,
   runs: readonly RunRecord[],
+  references: readonly string[] = [baseline],
 ): WorkloadSummary {
   const byConfig: Record<string, MedianFigures> = {};
   for (const config of configs) {
@@ -123,14 +175,20 @@ export function summarise(
       .flatMap((r) => (r.figures === null ? [] : [r.figures]));
     if (ok.length > 0) byConfig[config] = medians(ok);
   }
-  const base = byConfig[baseline];
-  const iopsRatio: Record<string, number | null> = {};
-  const latencyRatio: Record<string, number | null> = {};
-  for (const config of configs.filter((c) => c !== baseline)) {
-    const mine = byConfig[config];
-    iopsRatio[config] = ratio(mine?.iops, base?.iops);
-    if (workload.latencyBound) latencyRatio[config] = ratio(opLatency(mine), opLatency(base));
-  }
+  const against = (reference: string): RatioSet => {
+    const base = byConfig[reference];
+    const iops: Record<string, number | null> = {};
+    const latency: Record<string, number | null> = {};
+    for (const config of configs.filter((c) => c !== reference)) {
+      const mine = byConfig[config];
+      iops[config] = ratio(mine?.iops, base?.iops);
+      if (workload.latencyBound) latency[config] = ratio(opLatency(mine), opLatency(base));
+    }
+    return { iops, latency };
+  };
+  const { iops: iopsRatio, latency: latencyRatio } = against(baseline);
+  const ratios: Record<string, RatioSet> = {};
+  for (const reference of references) ratios[reference] = against(reference);
   return {
     workload: workload.name,
     title: workload.title,
@@ -138,6 +196,7 @@ export function summarise(
     medians: byConfig,
     iopsRatio,
     latencyRatio,
+    ratios,
   };
 }
 
@@ -152,11 +211,17 @@ function fixed(value: number | undefined | null, digits: number): string {
   return value === undefined || value === null ? dash : value.toFixed(digits);
 }
 
+/** "median (min–max)" when the repeats differ, else just the median. */
+function withSpread(m: number, r: Range, digits: number): string {
+  if (r.min.toFixed(digits) === r.max.toFixed(digits)) return m.toFixed(digits);
+  return `${m.toFixed(digits)} (${r.min.toFixed(digits)}–${r.max.toFixed(digits)})`;
+}
+
 function row(cells: readonly string[]): string {
   return `| ${cells.join(" | ")} |`;
 }
 
-/** The results table: one row per workload and configuration, ratios on the non-baseline rows. */
+/** The results table: one row per workload and configuration, medians with their spread. */
 export function resultsTable(report: BenchReport): string {
   const configs = report.servers.map((s) => s.name);
   const header = [
@@ -167,25 +232,20 @@ export function resultsTable(report: BenchReport): string {
     "avg clat (µs)",
     "p99 clat (µs)",
     "avg flush (µs)",
-    `IOPS / ${report.baseline}`,
-    `latency / ${report.baseline}`,
   ];
   const lines = [row(header), row(header.map(() => "---"))];
   for (const s of report.summary) {
     for (const config of configs) {
       const m = s.medians[config];
-      const isBase = config === report.baseline;
       lines.push(
         row([
           s.title,
           config,
-          fixed(m?.iops, 0),
-          fixed(m?.megabytesPerSecond, 1),
-          fixed(m?.clatMeanUs, 1),
-          fixed(m?.clatP99Us, 1),
+          m === undefined ? dash : withSpread(m.iops, m.spread.iops, 0),
+          m === undefined ? dash : withSpread(m.megabytesPerSecond, m.spread.megabytesPerSecond, 1),
+          m === undefined ? dash : withSpread(m.clatMeanUs, m.spread.clatMeanUs, 1),
+          m === undefined ? dash : withSpread(m.clatP99Us, m.spread.clatP99Us, 1),
           m !== undefined && m.flushLatMeanUs > 0 ? m.flushLatMeanUs.toFixed(1) : dash,
-          isBase ? dash : fixed(s.iopsRatio[config], 2),
-          isBase || !s.latencyBound ? dash : fixed(s.latencyRatio[config], 2),
         ]),
       );
     }
@@ -193,19 +253,26 @@ export function resultsTable(report: BenchReport): string {
   return lines.join("\n");
 }
 
-/** The headline: each configuration against the baseline, one row per workload. */
+/**
+ * The headline: one row per workload and configuration, and for each reference configuration
+ * (nbdkit, 1r) the IOPS ratio and, for the latency workloads, the time-per-operation ratio.
+ */
 export function ratiosTable(report: BenchReport): string {
-  const others = report.servers.map((s) => s.name).filter((n) => n !== report.baseline);
-  const header = ["workload"];
-  for (const o of others)
-    header.push(`IOPS ${o}/${report.baseline}`, `latency ${o}/${report.baseline}`);
+  const configs = report.servers.map((s) => s.name);
+  const header = ["workload", "config"];
+  for (const r of report.references) header.push(`IOPS / ${r}`, `latency / ${r}`);
   const lines = [row(header), row(header.map(() => "---"))];
   for (const s of report.summary) {
-    const cells = [s.title];
-    for (const o of others) {
-      cells.push(fixed(s.iopsRatio[o], 2), s.latencyBound ? fixed(s.latencyRatio[o], 2) : dash);
+    for (const config of configs) {
+      const cells = [s.title, config];
+      for (const r of report.references) {
+        const set = s.ratios[r];
+        const self = config === r;
+        cells.push(self ? "1.00" : fixed(set?.iops[config], 2));
+        cells.push(!s.latencyBound ? dash : self ? "1.00" : fixed(set?.latency[config], 2));
+      }
+      lines.push(row(cells));
     }
-    lines.push(row(cells));
   }
   return lines.join("\n");
 }
@@ -218,16 +285,31 @@ function machineSection(m: MachineFacts): string {
     `- node: ${m.node}`,
     `- fio: ${m.fio}`,
     `- nbdkit: ${m.nbdkit}`,
+    `- qemu-storage-daemon: ${m.qemuStorageDaemon}`,
   ].join("\n");
+}
+
+/** Which configurations ran and how, and which did not, with the reason. */
+function configurationsSection(report: BenchReport): string {
+  const lines: string[] = [];
+  for (const s of report.servers) lines.push(`- **${s.name}**: ${s.description}`);
+  for (const n of report.notRun) {
+    const why = n.reason.split("\n")[0];
+    const label = n.kind === "failed" ? "FAILED to start" : "not run";
+    lines.push(`- **${n.name}** (${label}): ${n.description}. Reason: ${why}`);
+  }
+  return lines.join("\n");
 }
 
 function commandsSection(report: BenchReport): string {
   const lines: string[] = [
-    "Servers (each over its own Unix socket, backing file in one directory):",
+    "Servers (each started in the bench's work directory; backing files side by side):",
     "",
   ];
-  for (const s of report.servers) lines.push(`    ${s.commandLine}`);
-  lines.push("", "Prefill, once per server before any measurement:", "");
+  // A configuration of several processes has one command per line, all kept in the code block.
+  for (const s of report.servers)
+    lines.push(`    # ${s.name}`, ...s.commandLine.split("\n").map((l) => `    ${l}`));
+  lines.push("", "Prefill, once per configuration before any measurement:", "");
   for (const s of report.servers) lines.push(`    ${s.prefillCommandLine}`);
   lines.push(
     "",
@@ -240,42 +322,72 @@ function commandsSection(report: BenchReport): string {
 
 function failuresSection(report: BenchReport): string {
   const failed = report.runs.filter((r) => r.error !== null);
-  if (failed.length === 0) return "";
-  const lines = ["", "## Failed runs", ""];
+  const broken = report.notRun.filter((n) => n.kind === "failed");
+  if (failed.length === 0 && broken.length === 0) return "";
+  const lines = ["", "## Failures", ""];
+  for (const n of broken) lines.push(`- ${n.name} did not start:`, "", indent(n.reason), "");
   for (const r of failed) {
     lines.push(`- ${r.workload} on ${r.config}, repeat ${r.repeat}: ${r.error?.split("\n")[0]}`);
   }
   return lines.join("\n");
 }
 
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .slice(0, 40)
+    .map((l) => `    ${l}`)
+    .join("\n");
+}
+
 /** How the figures were obtained, including what they do not cover (the page cache). */
 function methodParagraph(report: BenchReport): string {
   const s = report.settings;
   const seeds = Array.from({ length: s.repeat }, (_, i) => s.baseSeed + i).join(", ");
-  // Both volumes together must fit, with room to spare, for the host to cache them whole.
-  const cached = 2 * s.sizeBytes < report.machine.memoryBytes / 2;
+  // All volumes together must fit, with room to spare, for the host to cache them whole.
+  const copies = report.servers.length;
+  const cached = copies * s.sizeBytes < report.machine.memoryBytes / 2;
+  const raw = report.servers.some((x) => x.name === "raw")
+    ? `The raw configuration is fio on a prefilled file of the same size with its own engine ` +
+      `and --direct=0, so it too goes through the page cache (BENCH.md's raw row uses ` +
+      `--direct=1; buffered is the fair limit for servers that are themselves buffered). ` +
+      `Its --fsync=1 is fsync(2) on the file, where over NBD it is a FLUSH command (nbdkit ` +
+      `answers it with fdatasync), so raw's durable writes also pay for the file's metadata. `
+    : "";
   return (
     `${report.startedAt} → ${report.finishedAt}. Medians of ${s.repeat} run(s) of ` +
-    `${s.durationSeconds} s per workload and configuration, on a ${formatSize(s.sizeBytes)} ` +
+    `${s.durationSeconds} s per workload and configuration, with the spread (min–max over the ` +
+    `repeats) in brackets where the repeats differ, on a ${formatSize(s.sizeBytes)} ` +
     `volume written whole once before measuring; configurations alternate within each ` +
     `workload (ABBA over repeats); --randseed ${seeds}. fio's nbd engine over Unix sockets ` +
-    `has no client cache (--direct does not apply); both servers read and write through the ` +
+    `has no client cache (--direct does not apply); every server reads and writes through the ` +
     `host page cache, ` +
     (cached
-      ? `and both volumes fit in memory, so reads are served from it, not from disk. `
+      ? `and all the volumes fit in memory, so reads are served from it, not from disk. `
       : `and the volumes are larger than half the memory, so some reads reach the disk. `) +
+    raw +
     `A mixed workload's IOPS and MB/s are sums, its avg clat is weighted by I/O count and its ` +
     `p99 is the worse direction's. Latency ratios compare the mean time per operation ` +
     `(completion plus flush).`
   );
 }
 
+/** Chart files `--out` holds next to report.md, linked from it. */
+export const chartFiles = { iops: "iops.png", latency: "latency.png" } as const;
+
 /** The whole report.md. */
-export function renderMarkdown(report: BenchReport): string {
+export function renderMarkdown(
+  report: BenchReport,
+  charts?: { readonly error: string | null },
+): string {
   return [
     "# mirra bench",
     "",
     methodParagraph(report),
+    "",
+    "## Configurations",
+    "",
+    configurationsSection(report),
     "",
     "## Ratios",
     "",
@@ -287,6 +399,18 @@ export function renderMarkdown(report: BenchReport): string {
     "",
     resultsTable(report),
     failuresSection(report),
+    ...(charts === undefined
+      ? []
+      : charts.error !== null
+        ? ["", "## Charts", "", `Not written: ${charts.error}`]
+        : [
+            "",
+            "## Charts",
+            "",
+            `![IOPS per configuration and workload](${chartFiles.iops})`,
+            "",
+            `![Latency at depth 1](${chartFiles.latency})`,
+          ]),
     "",
     "## Machine",
     "",

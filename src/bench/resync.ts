@@ -15,7 +15,7 @@ import { shellQuote } from "./child.js";
 import { BenchCluster } from "./cluster_targets.js";
 import { parseFioFigures } from "./fio_json.js";
 import { fio } from "./run.js";
-import { prefillArgs } from "./workloads.js";
+import { nbdEngineArgs, prefillArgs } from "./workloads.js";
 
 export interface ResyncFigures {
   readonly rawMegabytesPerSecond: number;
@@ -62,7 +62,7 @@ export async function measureResync(
     let r = await c.call(1, { command: "down" });
     if (!r.ok) throw new Error(`adm down on node 1: ${r.error ?? "refused"}`);
     log("resync: writing the whole volume while node 1 is down");
-    await fio(prefillArgs(c.uri, sizeBytes), fioTimeoutMs);
+    await fio(prefillArgs(nbdEngineArgs(c.uri), sizeBytes), fioTimeoutMs);
     const s0 = await c.status(0);
     const kib = s0.connections[0]?.volumes[0]?.outOfSyncKiB ?? 0;
     log(`resync: ${kib} KiB out of sync for node 1; bringing it up`);

@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+import { ChartError, writeCharts } from "./chart.js";
 import { describeResult, runCommand, shellQuote } from "./child.js";
 import { parseFioFigures } from "./fio_json.js";
 import { machineFacts } from "./machine.js";
@@ -18,11 +19,16 @@ import {
   renderMarkdown,
   summarise,
   type BenchReport,
+  type NotRunRecord,
   type RunRecord,
   type ServerInfo,
 } from "./report.js";
 import { defaultTargets, type BenchTarget, type TargetConfig } from "./targets.js";
 import { fioArgs, prefillArgs } from "./workloads.js";
+import { formatSize } from "../stdx/units.js";
+
+/** The configurations ratios are taken against, when they ran (BENCH.md "Reporting"). */
+const referenceNames: readonly string[] = ["nbdkit", "1r"];
 
 /** Slack on top of a run's duration before it counts as hung (connect, ramp, teardown). */
 const fioMarginMs = 60_000;
@@ -47,30 +53,78 @@ export async function fio(
   return r.stdout;
 }
 
+/** Where a bench stands, for a progress display. */
+export interface BenchStep {
+  readonly phase: "setup" | "measure";
+  /** Measured runs finished so far, out of `total` (the setup phase has done = 0). */
+  readonly done: number;
+  readonly total: number;
+  /** What is running now, e.g. "randread on 3r, repeat 2". */
+  readonly label: string;
+  /** Seconds of measuring left if every remaining run takes its duration. */
+  readonly secondsLeftMin: number;
+}
+
+interface Started {
+  readonly servers: ServerInfo[];
+  readonly notRun: NotRunRecord[];
+}
+
+/**
+ * Starts and prefills each configuration in turn. A configuration this machine cannot run is
+ * recorded as unavailable; one that fails to start or prefill is stopped and recorded as
+ * failed, and the bench goes on with the others.
+ */
 async function startAll(
   configs: readonly TargetConfig[],
   dir: string,
   sizeBytes: number,
   started: BenchTarget[],
-  log: Log,
-  signal: AbortSignal | undefined,
-): Promise<ServerInfo[]> {
+  hooks: Hooks,
+): Promise<Started> {
   const servers: ServerInfo[] = [];
+  const notRun: NotRunRecord[] = [];
   for (const config of configs) {
-    signal?.throwIfAborted();
-    log(`starting ${config.name}`);
-    const target = await config.start(dir, sizeBytes);
-    started.push(target);
-    const args = prefillArgs(target.uri, sizeBytes);
-    log(`prefilling ${config.name} (${sizeBytes} bytes)`);
-    await fio(args, fioMarginMs + (sizeBytes / prefillBytesPerSecondMin) * 1000, signal);
-    servers.push({
-      name: config.name,
-      commandLine: target.commandLine,
-      prefillCommandLine: shellQuote(["fio", ...args]),
-    });
+    hooks.signal?.throwIfAborted();
+    const { name, description } = config;
+    const reason = (await config.unavailable?.()) ?? null;
+    if (reason !== null) {
+      hooks.log(`${name}: not run: ${reason}`);
+      notRun.push({ name, description, kind: "unavailable", reason });
+      continue;
+    }
+    hooks.step({ phase: "setup", label: `starting ${name}` });
+    let target: BenchTarget | undefined;
+    try {
+      target = await config.start(dir, sizeBytes);
+      const args = prefillArgs(target.engineArgs, sizeBytes);
+      hooks.step({ phase: "setup", label: `prefilling ${name} (${formatSize(sizeBytes)})` });
+      await fio(args, fioMarginMs + (sizeBytes / prefillBytesPerSecondMin) * 1000, hooks.signal);
+      started.push(target);
+      servers.push({
+        name,
+        description,
+        commandLine: target.commandLine,
+        prefillCommandLine: shellQuote(["fio", ...args]),
+      });
+    } catch (err) {
+      if (hooks.signal?.aborted) {
+        await target?.stop();
+        throw err;
+      }
+      await target?.stop();
+      const why = err instanceof Error ? err.message : String(err);
+      hooks.log(`${name}: FAILED to start or prefill\n${why}`);
+      notRun.push({ name, description, kind: "failed", reason: why });
+    }
   }
-  return servers;
+  return { servers, notRun };
+}
+
+interface Hooks {
+  readonly log: Log;
+  readonly signal: AbortSignal | undefined;
+  step(s: Omit<BenchStep, "done" | "total" | "secondsLeftMin">): void;
 }
 
 async function measure(
@@ -78,6 +132,7 @@ async function measure(
   targets: readonly BenchTarget[],
   log: Log,
   signal: AbortSignal | undefined,
+  onStep: (s: BenchStep) => void,
 ): Promise<RunRecord[]> {
   const runs: RunRecord[] = [];
   const total = options.workloads.length * options.repeat * targets.length;
@@ -89,17 +144,25 @@ async function measure(
         signal?.throwIfAborted();
         const args = fioArgs({
           workload,
-          uri: target.uri,
+          engineArgs: target.engineArgs,
           durationSeconds: options.durationSeconds,
           sizeBytes: options.sizeBytes,
           randSeed,
         });
         const base = { workload: workload.name, config: target.name, repeat, randSeed };
         const commandLine = shellQuote(["fio", ...args]);
-        const label = `[${runs.length + 1}/${total}] ${workload.name} on ${target.name}, repeat ${repeat}`;
+        const what = `${workload.name} on ${target.name}, repeat ${repeat}`;
+        const label = `[${runs.length + 1}/${total}] ${what}`;
+        onStep({
+          phase: "measure",
+          done: runs.length,
+          total,
+          label: what,
+          secondsLeftMin: (total - runs.length) * options.durationSeconds,
+        });
         try {
           const figures = parseFioFigures(
-            await fio(args, options.durationSeconds * 1000 + fioMarginMs),
+            await fio(args, options.durationSeconds * 1000 + fioMarginMs, signal),
           );
           runs.push({ ...base, commandLine, figures, error: null });
           log(
@@ -123,6 +186,8 @@ export interface RunBenchExtras {
   readonly configs?: readonly TargetConfig[];
   /** Aborting stops the bench between or during runs; `runBench` then rejects. */
   readonly signal?: AbortSignal;
+  /** Called as each setup step or measured run begins, for a progress display. */
+  readonly onStep?: (step: BenchStep) => void;
 }
 
 /**
@@ -142,22 +207,34 @@ export async function runBench(
   await mkdir(parent, { recursive: true });
   const dir = await mkdtemp(join(parent, "mirra-bench-"));
   const started: BenchTarget[] = [];
+  const onStep = extras.onStep ?? ((): void => {});
+  const total = options.workloads.length * options.repeat * configs.length;
+  const hooks: Hooks = {
+    log,
+    signal,
+    step: (s) => onStep({ ...s, done: 0, total, secondsLeftMin: total * options.durationSeconds }),
+  };
   let servers: ServerInfo[];
+  let notRun: NotRunRecord[];
   let runs: RunRecord[];
   try {
-    servers = await startAll(configs, dir, options.sizeBytes, started, log, signal);
-    runs = await measure(options, started, log, signal);
+    ({ servers, notRun } = await startAll(configs, dir, options.sizeBytes, started, hooks));
+    runs = await measure(options, started, log, signal, onStep);
   } finally {
     for (const target of started) await target.stop();
     await rm(dir, { recursive: true, force: true });
   }
-  const names = configs.map((c) => c.name);
-  const baseline = names[0]!;
+  // Ratios are taken against the configurations that ran, never against a missing one.
+  const names = servers.map((c) => c.name);
+  const baseline = names[0] ?? configs[0]!.name;
+  const references = referenceNames.filter((r) => names.includes(r));
+  if (references.length === 0 && names[0] !== undefined) references.push(names[0]);
   const report: BenchReport = {
-    format: "mirra-bench/1",
+    format: "mirra-bench/2",
     startedAt,
     finishedAt: new Date().toISOString(),
     baseline,
+    references,
     settings: {
       durationSeconds: options.durationSeconds,
       sizeBytes: options.sizeBytes,
@@ -167,14 +244,23 @@ export async function runBench(
     },
     machine,
     servers,
-    summary: options.workloads.map((w) => summarise(w, names, baseline, runs)),
+    notRun,
+    summary: options.workloads.map((w) => summarise(w, names, baseline, runs, references)),
     runs,
   };
-  const markdown = renderMarkdown(report);
-  if (options.outDir !== undefined) {
-    await mkdir(options.outDir, { recursive: true });
-    await writeFile(join(options.outDir, "report.md"), markdown);
-    await writeFile(join(options.outDir, "results.json"), `${JSON.stringify(report, null, 2)}\n`);
+  if (options.outDir === undefined) return { report, markdown: renderMarkdown(report) };
+  await mkdir(options.outDir, { recursive: true });
+  let chartError: string | null = null;
+  try {
+    await writeCharts(report, options.outDir);
+  } catch (err) {
+    // Charts illustrate the report; without them the tables and JSON still stand.
+    if (!(err instanceof ChartError)) throw err;
+    chartError = err.message;
+    log(`charts not written: ${err.message}`);
   }
+  const markdown = renderMarkdown(report, { error: chartError });
+  await writeFile(join(options.outDir, "report.md"), markdown);
+  await writeFile(join(options.outDir, "results.json"), `${JSON.stringify(report, null, 2)}\n`);
   return { report, markdown };
 }

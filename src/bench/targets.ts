@@ -11,21 +11,30 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { startServer, type RunningServer } from "./child.js";
+import { nbdEngineArgs } from "./workloads.js";
 
 /** A started configuration, ready for fio. */
 export interface BenchTarget {
   /** Configuration name, a column in the report ("nbdkit", "mirra"). */
   readonly name: string;
-  readonly uri: string;
+  /** How fio reaches it: `--ioengine=nbd --uri=...`, or for `raw` the file and its engine. */
+  readonly engineArgs: readonly string[];
   /** The exact command line that started the server. */
   readonly commandLine: string;
   readonly backingFile: string;
   stop(): Promise<void>;
 }
 
-/** A configuration the bench can start; `mirra bench` may add more (raw, replicas). */
+/** A configuration the bench can start. */
 export interface TargetConfig {
   readonly name: string;
+  /** One line for the report: what runs and where the data lives. */
+  readonly description: string;
+  /**
+   * Why this configuration cannot run on this machine (a missing tool or engine), or null when
+   * it can. Checked at run time, before anything starts, so the report can say "not run".
+   */
+  unavailable?(): Promise<string | null>;
   start(dir: string, sizeBytes: number): Promise<BenchTarget>;
 }
 
@@ -52,7 +61,7 @@ export function canConnectUnix(path: string): Promise<boolean> {
 function wrap(name: string, server: RunningServer, uri: string, backingFile: string): BenchTarget {
   return {
     name,
-    uri,
+    engineArgs: nbdEngineArgs(uri),
     commandLine: server.command,
     backingFile,
     async stop(): Promise<void> {
@@ -64,6 +73,7 @@ function wrap(name: string, server: RunningServer, uri: string, backingFile: str
 /** mirra's export, as `mirra serve` exposes it: one export named "disk" on a Unix socket. */
 export const mirraTarget: TargetConfig = {
   name: "mirra",
+  description: "`mirra serve`: the NBD export and file backend, no replication engine",
   async start(dir: string, sizeBytes: number): Promise<BenchTarget> {
     const file = join(dir, "mirra.img");
     const socket = join(dir, "mirra.sock");
@@ -84,6 +94,7 @@ export const mirraTarget: TargetConfig = {
  */
 export const nbdkitTarget: TargetConfig = {
   name: "nbdkit",
+  description: "`nbdkit file`: an unreplicated NBD server in C over the same kind of file",
   async start(dir: string, sizeBytes: number): Promise<BenchTarget> {
     const file = join(dir, "nbdkit.img");
     const socket = join(dir, "nbdkit.sock");

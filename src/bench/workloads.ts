@@ -1,8 +1,9 @@
 //! The reference workload matrix of docs BENCH.md, as fio arguments for its nbd engine.
 //!
 //! Invariant: every configuration runs the same argument list for a workload and repeat; only
-//! the URI differs. The nbd engine has no page cache of its own to bypass (`--direct` does not
-//! apply to it); what the server's host caches is the server's business and is reported.
+//! the engine arguments differ (the NBD URI, or for `raw` the file and its engine). The nbd
+//! engine has no page cache of its own to bypass (`--direct` does not apply to it); what the
+//! server's host caches is the server's business and is reported.
 
 import { ConfigError } from "../stdx/errors.js";
 
@@ -68,9 +69,15 @@ export function selectWorkloads(names: readonly string[] | undefined): Workload[
   return workloads.filter((w) => names.includes(w.name));
 }
 
+/** fio's engine arguments for an NBD export at `uri`. */
+export function nbdEngineArgs(uri: string): string[] {
+  return ["--ioengine=nbd", `--uri=${uri}`];
+}
+
 export interface FioRunSpec {
   readonly workload: Workload;
-  readonly uri: string;
+  /** How fio reaches the target: `nbdEngineArgs(uri)`, or a file with its own engine. */
+  readonly engineArgs: readonly string[];
   readonly durationSeconds: number;
   readonly sizeBytes: number;
   readonly randSeed: number;
@@ -81,8 +88,7 @@ export function fioArgs(spec: FioRunSpec): string[] {
   const w = spec.workload;
   return [
     `--name=${w.name}`,
-    "--ioengine=nbd",
-    `--uri=${spec.uri}`,
+    ...spec.engineArgs,
     `--rw=${w.rw}`,
     ...w.extraArgs,
     `--bs=${w.blockSize}`,
@@ -101,11 +107,10 @@ export function fioArgs(spec: FioRunSpec): string[] {
  * unallocated block and both servers start from equally allocated files; the final flush puts
  * the data on disk before anything is measured.
  */
-export function prefillArgs(uri: string, sizeBytes: number): string[] {
+export function prefillArgs(engineArgs: readonly string[], sizeBytes: number): string[] {
   return [
     "--name=prefill",
-    "--ioengine=nbd",
-    `--uri=${uri}`,
+    ...engineArgs,
     "--rw=write",
     "--bs=1M",
     "--iodepth=16",

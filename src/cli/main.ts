@@ -9,6 +9,7 @@ import { createMd, dumpMd } from "./md.js";
 import { nodeRun } from "./node.js";
 import { adm, type AdmOptions } from "./adm.js";
 import { adminCommands, type AdminCommandName } from "../daemon/admin_protocol.js";
+import { addBenchOptions, type RawBenchOptions } from "../bench/options.js";
 
 const program = new Command();
 program
@@ -95,6 +96,18 @@ for (const name of adminCommands) {
   if (name === "connect") sub.option("--discard-my-data", "resolve a split brain as its victim");
   sub.action((resource: string | undefined, options: AdmOptions) => adm(name, resource, options));
 }
+
+addBenchOptions(
+  program
+    .command("bench")
+    .description(
+      "measure mirra against raw, nbdkit, QEMU quorum and Ceph with fio (docs BENCH.md method)",
+    ),
+).action(async (options: RawBenchOptions) => {
+  // Loaded on demand: the bench pulls in fio runners and the chart rasteriser.
+  const { runBenchCommand } = await import("../bench/command.js");
+  process.exitCode = await runBenchCommand(options);
+});
 
 /** Exit codes: 1 for operating errors an operator can fix, 2 for usage errors, 70 for bugs. */
 function exitCodeFor(err: unknown): number {

@@ -1,6 +1,6 @@
-//! Smoke test of the bench tool: a tiny run (two workloads, one second each, 64 MiB) must
-//! finish, and its markdown tables and results.json must be well formed. It never looks at
-//! the numbers themselves: the bench is a tool, and figures are not test outcomes.
+//! Smoke test of the bench tool: tiny runs (two workloads, one second each, 64 MiB) must
+//! finish, and their markdown tables, results.json and PNG charts must be well formed. It never
+//! looks at the numbers themselves: the bench is a tool, and figures are not test outcomes.
 
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
@@ -8,8 +8,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, describe, test } from "node:test";
 
-import type { BenchReport } from "../../src/bench/mod.js";
-import { cleanupAll, describeResult, makeTempDir, run } from "./nbd_helpers.js";
+import {
+  rawTarget,
+  resolveBenchOptions,
+  runBench,
+  type BenchReport,
+  type TargetConfig,
+} from "../../src/bench/mod.js";
+import { cleanupAll, describeResult, makeTempDir, mirraMain, run } from "./nbd_helpers.js";
 
 const benchScript = fileURLToPath(new URL("../../scripts/bench.js", import.meta.url));
 const workloadNames = ["randread", "write-latency"];
@@ -45,8 +51,8 @@ function assertWellFormed(rows: string[][], dataRows: number, what: string): voi
     for (const cell of row.slice(1)) {
       assert.match(
         cell,
-        /^(—|-?\d+(\.\d+)?|[a-z]+)$/,
-        `${what}: cell "${cell}" is a number, a name or —`,
+        /^(—|-?\d+(\.\d+)?( \(-?\d+(\.\d+)?–-?\d+(\.\d+)?\))?|[a-z0-9-]+)$/,
+        `${what}: cell "${cell}" is a number (with its spread), a name or —`,
       );
     }
   }
@@ -58,6 +64,7 @@ describe("bench smoke", { timeout: 180_000 }, () => {
   test("a quick run prints well-formed tables and writes report.md and results.json", async () => {
     const out = await makeTempDir("mirra-bench-smoke-");
     const args = [benchScript, "--quick", "--duration", "1", "--repeat", "1"];
+    args.push("--configs", "nbdkit,mirra");
     args.push("--workloads", workloadNames.join(","), "--size", "64M", "--out", out, "--dir", out);
     const r = await run(process.execPath, args, { timeoutMs: 150_000 });
     assert.equal(r.code, 0, describeResult(r));
@@ -68,14 +75,16 @@ describe("bench smoke", { timeout: 180_000 }, () => {
       markdown,
       "report.md is what was printed",
     );
-    assertWellFormed(tableAfter(markdown, "## Ratios"), workloadNames.length, "ratios table");
+    assertWellFormed(tableAfter(markdown, "## Ratios"), workloadNames.length * 2, "ratios table");
     assertWellFormed(tableAfter(markdown, "## Medians"), workloadNames.length * 2, "medians table");
     assert.match(markdown, /## Machine/);
     assert.match(markdown, /^ {4}fio --name=randread --ioengine=nbd /m, "exact fio command lines");
 
     const report = JSON.parse(await readFile(join(out, "results.json"), "utf8")) as BenchReport;
-    assert.equal(report.format, "mirra-bench/1");
+    assert.equal(report.format, "mirra-bench/2");
     assert.equal(report.baseline, "nbdkit");
+    assert.deepEqual(report.references, ["nbdkit"]);
+    assert.deepEqual(report.notRun, []);
     assert.deepEqual(report.settings.workloads, workloadNames);
     assert.equal(report.settings.durationSeconds, 1);
     assert.equal(report.settings.sizeBytes, 64 * 1024 * 1024);
@@ -102,5 +111,110 @@ describe("bench smoke", { timeout: 180_000 }, () => {
     }
     assert.equal(typeof report.machine.cpus, "number");
     assert.match(report.machine.fio, /fio/);
+  });
+
+  test("`mirra bench --quick` with raw, 1r and an absent peer writes report, JSON and PNGs", async () => {
+    const out = await makeTempDir("mirra-bench-cli-");
+    const configs = ["nbdkit", "raw", "1r", "ceph-rbd"];
+    const ran = ["nbdkit", "raw", "1r"];
+    const args = [mirraMain, "bench", "--quick", "--duration", "1", "--repeat", "1", "--size"];
+    args.push("64M", "--workloads", workloadNames.join(","), "--configs", configs.join(","));
+    args.push("--out", out, "--dir", out);
+    const r = await run(process.execPath, args, { timeoutMs: 150_000 });
+    assert.equal(r.code, 0, describeResult(r));
+    assert.ok(!r.stderr.includes("\u001b["), "plain progress lines when not on a terminal");
+    assert.match(r.stderr, /^bench: \[1\/6\] randread on nbdkit, repeat 1: /m);
+
+    const markdown = r.stdout;
+    assert.equal(await readFile(join(out, "report.md"), "utf8"), markdown);
+    const ratios = tableAfter(markdown, "## Ratios");
+    assertWellFormed(ratios, workloadNames.length * ran.length, "ratios table");
+    assert.deepEqual(ratios[0], [
+      ...["workload", "config", "IOPS / nbdkit", "latency / nbdkit"],
+      ...["IOPS / 1r", "latency / 1r"],
+    ]);
+    assertWellFormed(tableAfter(markdown, "## Medians"), workloadNames.length * 3, "medians");
+    assert.match(markdown, /^- \*\*ceph-rbd\*\* \(not run\): .*Reason: \S/m, "says why not");
+    assert.match(markdown, /^ {4}fio --name=randread --ioengine=(io_uring|libaio) --filename=/m);
+    assert.match(markdown, /^!\[IOPS per configuration and workload\]\(iops\.png\)$/m);
+
+    const report = JSON.parse(await readFile(join(out, "results.json"), "utf8")) as BenchReport;
+    assert.equal(report.format, "mirra-bench/2");
+    assert.deepEqual(
+      report.servers.map((s) => s.name),
+      ran,
+    );
+    assert.deepEqual(report.references, ["nbdkit", "1r"]);
+    assert.deepEqual(
+      report.notRun.map((n) => [n.name, n.kind]),
+      [["ceph-rbd", "unavailable"]],
+    );
+    assert.equal(report.runs.length, workloadNames.length * ran.length);
+    for (const run of report.runs)
+      assert.equal(run.error, null, `${run.workload} on ${run.config}`);
+    for (const s of report.summary) {
+      assert.deepEqual(Object.keys(s.ratios), ["nbdkit", "1r"]);
+      assert.deepEqual(Object.keys(s.medians).sort(), [...ran].sort());
+      for (const m of Object.values(s.medians)) assert.ok(m.spread.iops.min <= m.spread.iops.max);
+    }
+
+    for (const file of ["iops.png", "latency.png"]) {
+      const png = await readFile(join(out, file));
+      const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+      assert.deepEqual([...png.subarray(0, 8)], signature, `${file}: PNG signature`);
+      assert.equal(png.toString("latin1", 12, 16), "IHDR", `${file}: IHDR comes first`);
+      const width = png.readUInt32BE(16);
+      const height = png.readUInt32BE(20);
+      assert.ok(width >= 600 && width <= 4000, `${file}: width ${width}`);
+      assert.ok(height >= 200 && height <= 4000, `${file}: height ${height}`);
+      assert.ok(png.length > 10_000, `${file}: ${png.length} bytes is too small to hold a chart`);
+    }
+  });
+
+  test("`mirra bench` and scripts/bench.js take the same options", async () => {
+    const help = async (args: string[]): Promise<string[]> => {
+      const r = await run(process.execPath, [...args, "--help"], { timeoutMs: 30_000 });
+      assert.equal(r.code, 0, describeResult(r));
+      return r.stdout.split("\n").filter((l) => /^\s+--[a-z]/.test(l) && !/--help/.test(l));
+    };
+    const cli = await help([mirraMain, "bench"]);
+    assert.ok(cli.length >= 10, cli.join("\n"));
+    assert.deepEqual(await help([benchScript]), cli);
+  });
+
+  test("a configuration that fails to start is reported as failed, one unavailable as not run", async () => {
+    const dir = await makeTempDir("mirra-bench-notrun-");
+    const broken: TargetConfig = {
+      name: "broken",
+      description: "a server that cannot start",
+      start: () => Promise.reject(new Error("exec: no such server (test)")),
+    };
+    const absent: TargetConfig = {
+      name: "absent",
+      description: "a peer this machine lacks",
+      unavailable: () => Promise.resolve("not installed: absentd (test)"),
+      start: () => Promise.reject(new Error("must not be started")),
+    };
+    const options = resolveBenchOptions({
+      ...{ duration: "1", repeat: "1", size: "4M", workloads: "randread", dir },
+      configs: "raw",
+    });
+    const { report, markdown } = await runBench(options, () => {}, {
+      configs: [rawTarget, broken, absent],
+    });
+    assert.deepEqual(
+      report.servers.map((s) => s.name),
+      ["raw"],
+    );
+    assert.deepEqual(
+      report.notRun.map((n) => [n.name, n.kind, n.reason]),
+      [
+        ["broken", "failed", "exec: no such server (test)"],
+        ["absent", "unavailable", "not installed: absentd (test)"],
+      ],
+    );
+    assert.match(markdown, /^- \*\*broken\*\* \(FAILED to start\): .*exec: no such server/m);
+    assert.match(markdown, /^- \*\*absent\*\* \(not run\): .*Reason: not installed: absentd/m);
+    assert.match(markdown, /^## Failures$/m);
   });
 });
