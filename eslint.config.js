@@ -9,6 +9,7 @@ const pureFolders = [
   "src/nbd/protocol/**/*.ts",
   "src/satellite/reconcile*.ts",
   "src/controller/domain/**/*.ts",
+  "src/controller/placement.ts",
 ];
 
 const why = "pure folders are deterministic: inject it from src/io instead";

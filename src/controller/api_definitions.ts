@@ -26,8 +26,10 @@ import { matchesProps, nameFilter, ObjectReader, paginate, queryBool } from "./i
 import type { JsonValue } from "./json.js";
 import {
   defaultResourceGroup,
+  type Props,
   type ResourceDefinitionRecord,
   type StoreReader,
+  type StoreWriter,
   type VolumeDefinitionRecord,
 } from "./store/store.js";
 
@@ -144,6 +146,84 @@ function checkPort(tx: StoreReader, port: number, self: string | undefined, oper
   }
 }
 
+export interface ResourceDefinitionSpec {
+  name: string;
+  externalName: string | null;
+  groupName: string;
+  props: Props;
+  /** Requested TCP port; undefined picks the lowest free one. */
+  port: number | undefined;
+  /** Requested secret; undefined generates one. */
+  secret: string | undefined;
+  peerSlots: number | null;
+  transport: string;
+}
+
+/** Creates a resource definition inside a write (create and spawn share it). */
+export function insertResourceDefinition(
+  ctx: ApiContext,
+  tx: StoreWriter,
+  spec: ResourceDefinitionSpec,
+): ResourceDefinitionRecord {
+  const { name, externalName, groupName, props, port, secret, peerSlots, transport } = spec;
+  if (tx.resourceDefinition(name) !== undefined) {
+    throw apiError(
+      "FAIL_EXISTS_RSC_DFN",
+      "resourceDefinition",
+      "create",
+      `Resource definition '${name}' already exists.`,
+      { objRefs: { RscDfn: name } },
+    );
+  }
+  const group = found(
+    tx.resourceGroup(groupName),
+    "FAIL_NOT_FOUND_RSC_GRP",
+    "resourceDefinition",
+    "create",
+    `Resource group '${groupName}' not found.`,
+  );
+  if (
+    externalName !== null &&
+    tx.resourceDefinitions().some((d) => d.externalName === externalName)
+  ) {
+    throw apiError(
+      "FAIL_EXISTS_EXT_NAME",
+      "resourceDefinition",
+      "create",
+      `External name '${externalName}' is already used.`,
+    );
+  }
+  if (port !== undefined) checkPort(tx, port, undefined, "create");
+  const chosen =
+    port ??
+    lowestFree(
+      tx.resourceDefinitions().map((d) => d.port),
+      portMin,
+      portMax,
+    );
+  if (chosen === undefined)
+    throw apiError(
+      "FAIL_POOL_EXHAUSTED_TCP_PORT",
+      "resourceDefinition",
+      "create",
+      `No free TCP port in ${portMin}..${portMax}.`,
+    );
+  const rec: ResourceDefinitionRecord = {
+    name,
+    externalName,
+    resourceGroup: group.name,
+    props,
+    flags: [],
+    port: chosen,
+    secret: secret ?? ctx.newSecret(),
+    peerSlots,
+    transportType: transport,
+    uuid: ctx.newUuid(),
+  };
+  tx.putResourceDefinition(rec);
+  return rec;
+}
+
 async function createDefinition(ctx: ApiContext, req: ApiRequest): Promise<ApiReply> {
   const body = ObjectReader.body(req.body);
   const rd = body.objReq("resource_definition");
@@ -169,62 +249,18 @@ async function createDefinition(ctx: ApiContext, req: ApiRequest): Promise<ApiRe
       object: "resourceDefinition",
       operation: "create",
     }) ?? "IP";
-  await ctx.store.write((tx) => {
-    if (tx.resourceDefinition(name) !== undefined) {
-      throw apiError(
-        "FAIL_EXISTS_RSC_DFN",
-        "resourceDefinition",
-        "create",
-        `Resource definition '${name}' already exists.`,
-        { objRefs: { RscDfn: name } },
-      );
-    }
-    const group = found(
-      tx.resourceGroup(groupName),
-      "FAIL_NOT_FOUND_RSC_GRP",
-      "resourceDefinition",
-      "create",
-      `Resource group '${groupName}' not found.`,
-    );
-    if (
-      externalName !== null &&
-      tx.resourceDefinitions().some((d) => d.externalName === externalName)
-    ) {
-      throw apiError(
-        "FAIL_EXISTS_EXT_NAME",
-        "resourceDefinition",
-        "create",
-        `External name '${externalName}' is already used.`,
-      );
-    }
-    if (port !== undefined) checkPort(tx, port, undefined, "create");
-    const chosen =
-      port ??
-      lowestFree(
-        tx.resourceDefinitions().map((d) => d.port),
-        portMin,
-        portMax,
-      );
-    if (chosen === undefined)
-      throw apiError(
-        "FAIL_POOL_EXHAUSTED_TCP_PORT",
-        "resourceDefinition",
-        "create",
-        `No free TCP port in ${portMin}..${portMax}.`,
-      );
-    tx.putResourceDefinition({
+  await ctx.store.write((tx) =>
+    insertResourceDefinition(ctx, tx, {
       name,
       externalName,
-      resourceGroup: group.name,
+      groupName,
       props,
-      flags: [],
-      port: chosen,
-      secret: secret ?? ctx.newSecret(),
+      port,
+      secret,
       peerSlots,
-      transportType: transport,
-      uuid: ctx.newUuid(),
-    });
-  });
+      transport,
+    }),
+  );
   return rcReply(
     ctx,
     [
@@ -330,7 +366,7 @@ function getVolumeDefinition(ctx: ApiContext, req: ApiRequest): ApiReply {
   );
 }
 
-function readSizeKib(r: ObjectReader, operation: Op, required: boolean): number | undefined {
+export function readSizeKib(r: ObjectReader, operation: Op, required: boolean): number | undefined {
   const size = required
     ? r.intReq("size_kib", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
     : r.int("size_kib", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
@@ -344,6 +380,72 @@ function readSizeKib(r: ObjectReader, operation: Op, required: boolean): number 
     );
   }
   return size;
+}
+
+export interface VolumeDefinitionSpec {
+  /** Requested volume number; undefined picks the lowest free one. */
+  requested: number | undefined;
+  sizeKib: number;
+  props: Props;
+  flags: string[];
+  /** Requested device minor; undefined picks the lowest free one. */
+  minor: number | undefined;
+}
+
+/** Creates a volume definition inside a write (create and spawn share it). */
+export function insertVolumeDefinition(
+  ctx: ApiContext,
+  tx: StoreWriter,
+  rdName: string,
+  spec: VolumeDefinitionSpec,
+): VolumeDefinitionRecord {
+  const d = definitionOr404(tx, rdName, "create");
+  const { requested, sizeKib, props, flags, minor } = spec;
+  const used = tx.volumeDefinitions(d.name).map((v) => v.volumeNumber);
+  const nr = requested ?? lowestFree(used, 0, volumeNumberMax);
+  if (nr === undefined)
+    throw apiError(
+      "FAIL_POOL_EXHAUSTED_VLM_NR",
+      "volumeDefinition",
+      "create",
+      "No free volume number.",
+    );
+  if (used.includes(nr)) {
+    throw apiError(
+      "FAIL_EXISTS_VLM_DFN",
+      "volumeDefinition",
+      "create",
+      `Volume definition ${nr} of resource definition '${d.name}' already exists.`,
+    );
+  }
+  const minors = tx.volumeDefinitions().map((v) => v.minorNumber);
+  if (minor !== undefined && minors.includes(minor)) {
+    throw apiError(
+      "FAIL_INVLD_MINOR_NR",
+      "volumeDefinition",
+      "create",
+      `Minor number ${minor} is already in use.`,
+    );
+  }
+  const chosen = minor ?? lowestFree(minors, minorMin, minorMax);
+  if (chosen === undefined)
+    throw apiError(
+      "FAIL_POOL_EXHAUSTED_MINOR_NR",
+      "volumeDefinition",
+      "create",
+      "No free minor number.",
+    );
+  const v: VolumeDefinitionRecord = {
+    resourceDefinition: d.name,
+    volumeNumber: nr,
+    sizeKib,
+    props,
+    flags,
+    minorNumber: chosen,
+    uuid: ctx.newUuid(),
+  };
+  tx.putVolumeDefinition(v);
+  return v;
 }
 
 async function createVolumeDefinition(ctx: ApiContext, req: ApiRequest): Promise<ApiReply> {
@@ -370,54 +472,9 @@ async function createVolumeDefinition(ctx: ApiContext, req: ApiRequest): Promise
       `Minor number ${minor} is out of range.`,
     );
   }
-  const rec = await ctx.store.write((tx) => {
-    const d = definitionOr404(tx, param(req, "rd"), "create");
-    const used = tx.volumeDefinitions(d.name).map((v) => v.volumeNumber);
-    const nr = requested ?? lowestFree(used, 0, volumeNumberMax);
-    if (nr === undefined)
-      throw apiError(
-        "FAIL_POOL_EXHAUSTED_VLM_NR",
-        "volumeDefinition",
-        "create",
-        "No free volume number.",
-      );
-    if (used.includes(nr)) {
-      throw apiError(
-        "FAIL_EXISTS_VLM_DFN",
-        "volumeDefinition",
-        "create",
-        `Volume definition ${nr} of resource definition '${d.name}' already exists.`,
-      );
-    }
-    const minors = tx.volumeDefinitions().map((v) => v.minorNumber);
-    if (minor !== undefined && minors.includes(minor)) {
-      throw apiError(
-        "FAIL_INVLD_MINOR_NR",
-        "volumeDefinition",
-        "create",
-        `Minor number ${minor} is already in use.`,
-      );
-    }
-    const chosen = minor ?? lowestFree(minors, minorMin, minorMax);
-    if (chosen === undefined)
-      throw apiError(
-        "FAIL_POOL_EXHAUSTED_MINOR_NR",
-        "volumeDefinition",
-        "create",
-        "No free minor number.",
-      );
-    const v: VolumeDefinitionRecord = {
-      resourceDefinition: d.name,
-      volumeNumber: nr,
-      sizeKib,
-      props,
-      flags,
-      minorNumber: chosen,
-      uuid: ctx.newUuid(),
-    };
-    tx.putVolumeDefinition(v);
-    return v;
-  });
+  const rec = await ctx.store.write((tx) =>
+    insertVolumeDefinition(ctx, tx, param(req, "rd"), { requested, sizeKib, props, flags, minor }),
+  );
   return rcReply(
     ctx,
     [

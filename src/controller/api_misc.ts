@@ -1,7 +1,6 @@
 //! The controller itself (version, properties), the key-value store that the CSI driver keeps
-//! its own state in, and the calls this controller does not implement yet.
+//! its own state in.
 
-import { ApiCallError, retCode } from "./api_call_rc.js";
 import {
   checkName,
   checkProps,
@@ -152,25 +151,6 @@ async function deleteKvs(ctx: ApiContext, req: ApiRequest): Promise<ApiReply> {
   );
 }
 
-/** Routes that exist in LINSTOR but need placement, which comes later: 501, said plainly. */
-function notImplemented(
-  what: string,
-  object: "resourceGroup" | "resourceDefinition",
-): Route["handler"] {
-  return () => {
-    throw new ApiCallError(
-      [
-        {
-          retCode: retCode("error", "FAIL_IMPL_ERROR", object, "create"),
-          message: `${what} is not implemented by this controller yet.`,
-          correction: "Create the resources explicitly on chosen nodes.",
-        },
-      ],
-      501,
-    );
-  };
-}
-
 export const miscRoutes: Route[] = [
   { method: "GET", url: "/v1/controller/properties", handler: getControllerProps },
   { method: "POST", url: "/v1/controller/properties", handler: setControllerProps },
@@ -179,14 +159,4 @@ export const miscRoutes: Route[] = [
   { method: "GET", url: "/v1/key-value-store/:instance", handler: getKvs },
   { method: "PUT", url: "/v1/key-value-store/:instance", handler: modifyKvs },
   { method: "DELETE", url: "/v1/key-value-store/:instance", handler: deleteKvs },
-  {
-    method: "POST",
-    url: "/v1/resource-groups/:rg/spawn",
-    handler: notImplemented("Spawning resources", "resourceGroup"),
-  },
-  {
-    method: "POST",
-    url: "/v1/resource-definitions/:rd/autoplace",
-    handler: notImplemented("Auto-placement", "resourceDefinition"),
-  },
 ];

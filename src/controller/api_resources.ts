@@ -110,7 +110,7 @@ function resourceJson(tx: StoreReader, r: ResourceRecord, withVolumes: boolean):
   };
 }
 
-interface ResourceCreate {
+export interface ResourceCreate {
   node: string;
   props: Props;
   flags: string[];
@@ -179,7 +179,12 @@ function resolvePool(
   return pool.name;
 }
 
-function createOne(ctx: ApiContext, tx: StoreWriter, rdName: string, c: ResourceCreate): ApiCallRc {
+export function createOne(
+  ctx: ApiContext,
+  tx: StoreWriter,
+  rdName: string,
+  c: ResourceCreate,
+): ApiCallRc {
   const rd = definitionOr404(tx, rdName, "create");
   const node = found(
     tx.node(c.node),

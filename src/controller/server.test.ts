@@ -88,23 +88,6 @@ test("key-value store: PUT creates and modifies, GET lists, DELETE removes", asy
   assert.deepEqual([badName.status, badName.retCodes], [400, [rc("error", OBJ.kvs, OP.mod, 223)]]);
 });
 
-test("controller: spawn and autoplace answer 501 with an ApiCallRc error", async () => {
-  const s = await t.call("POST", "/v1/resource-groups/DfltRscGrp/spawn", {
-    resource_definition_name: "x",
-    volume_sizes: [1024],
-  });
-  assert.deepEqual([s.status, s.retCodes], [501, [rc("error", OBJ.rg, OP.crt, 999)]]);
-  const a = await t.call("POST", "/v1/resource-definitions/r/autoplace", {
-    select_filter: { place_count: 2 },
-  });
-  assert.deepEqual([a.status, a.retCodes], [501, [rc("error", OBJ.rd, OP.crt, 999)]]);
-  assert.equal(
-    (await t.call("GET", "/v1/resource-definitions/x")).status,
-    404,
-    "spawn created nothing",
-  );
-});
-
 test("controller: an unknown path or method is 404 with an ApiCallRc body", async () => {
   for (const [m, p] of [
     ["GET", "/v1/nope"],

@@ -23,6 +23,7 @@ import { definitionRoutes } from "./api_definitions.js";
 import { groupRoutes } from "./api_groups.js";
 import { miscRoutes, versionRoute } from "./api_misc.js";
 import { nodeRoutes } from "./api_nodes.js";
+import { placementRoutes } from "./api_placement.js";
 import { resourceRoutes } from "./api_resources.js";
 import { bodyBytesMax, type Query } from "./input.js";
 import { toJson, type JsonValue } from "./json.js";
@@ -118,6 +119,7 @@ export function allRoutes(version: string): Route[] {
     ...groupRoutes,
     ...definitionRoutes,
     ...resourceRoutes,
+    ...placementRoutes,
   ];
 }
 
