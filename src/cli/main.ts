@@ -10,6 +10,8 @@ import { nodeRun } from "./node.js";
 import { adm, type AdmOptions } from "./adm.js";
 import { adminCommands, type AdminCommandName } from "../daemon/admin_protocol.js";
 import { addBenchOptions, type RawBenchOptions } from "../bench/options.js";
+import { controllerCommand, type ControllerCommandOptions } from "./controller.js";
+import { LinstorCliError, registerLinstorCommands } from "./linstor/mod.js";
 
 const program = new Command();
 program
@@ -54,7 +56,17 @@ program
   .option("--json", "machine-readable output")
   .action((options: Parameters<typeof dumpMd>[0]) => dumpMd(options));
 
-const node = program.command("node").description("the node daemon that runs resources");
+program
+  .command("controller")
+  .description("run the controller: LINSTOR's REST API over the desired-state store")
+  .option("--data <dir>", "data directory, holds controller.db (default /var/lib/mirra/controller)")
+  .option("--port <port>", "REST port (default 3370)")
+  .option("--listen <host>", "address to listen on (default 127.0.0.1)")
+  .action((options: ControllerCommandOptions) => controllerCommand(options));
+
+const node = program
+  .command("node")
+  .description("nodes of the cluster (LINSTOR's verbs), and `run`: the node daemon");
 node
   .command("run")
   .description("run the resources of one or more resource files (docs/resource-file.md)")
@@ -109,16 +121,28 @@ addBenchOptions(
   process.exitCode = await runBenchCommand(options);
 });
 
-/** Exit codes: 1 for operating errors an operator can fix, 2 for usage errors, 70 for bugs. */
+registerLinstorCommands(program, node);
+
+/**
+ * Exit codes: 1 for operating errors an operator can fix, 2 for usage errors, 70 for bugs;
+ * the LINSTOR-style commands use python-linstor's codes (10 API error, 20 no controller...).
+ */
 function exitCodeFor(err: unknown): number {
+  if (err instanceof LinstorCliError) return err.exitCode;
   if (err instanceof MirraError) return err.code === "MIRRA_E_CONFIG" ? 2 : 1;
   return 70;
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  // The controller's messages were printed by the command already.
+  if (err instanceof LinstorCliError && err.reported) process.exit(err.exitCode);
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`mirra: ${message}\n`);
-  if (!(err instanceof MirraError) && err instanceof Error && err.stack)
+  if (
+    !(err instanceof MirraError || err instanceof LinstorCliError) &&
+    err instanceof Error &&
+    err.stack
+  )
     process.stderr.write(err.stack + "\n");
   process.exit(exitCodeFor(err));
 });
