@@ -124,6 +124,8 @@ export class PeerState implements PeerView {
   resyncFull = false;
   /** The handshake decided a full sync (we are source, waiting for the bitmap). */
   syncFull = false;
+  /** The last handshake made us this peer's target as the victim of a split brain. */
+  victimRound = false;
   /** The last handshake decision and its table row, for traces and tests. */
   decision = "";
   /** Blocks (as ranges of chunk starts) currently being resynced, to avoid duplicates. */

@@ -1335,9 +1335,16 @@ export class Replica implements ReplicaView {
       const count = tl[i + 2]!;
       this.markOutOfSync(p, first, count);
       if (this.role !== "Primary" || !p.diskful) continue;
+      // A peer whose ack for a write of these blocks is still due does not hold it yet.
+      let pending = 0;
+      for (const w of this.writes) {
+        if (w.phase === "inflight" && overlaps(w.firstBlock, w.blockCount, first, count))
+          pending |= w.acksPendingMask;
+      }
+      const mask = holders & ~pending;
       for (const q of this.peers) {
         if (q === p || !q.diskful || !q.established) continue;
-        this.send(q.peer, { type: "peerAck", firstBlock: first, blockCount: count, mask: holders });
+        this.send(q.peer, { type: "peerAck", firstBlock: first, blockCount: count, mask });
       }
     }
     tl.length = 0;
@@ -1501,6 +1508,14 @@ export class Replica implements ReplicaView {
       }
     }
     if (m.role === "Primary" || wasPrimary) p.grantedUntilTick = -1;
+    if (!p.confirmed && p.helloId !== 0 && (m.judged ?? 0) >= p.helloId) {
+      // The peer has judged our first state on this link and still talks to us: it
+      // accepted us (states it sent before that verdict do not count). It may echo a later
+      // request of ours (a renegotiation it answered): ids only grow, and our first state
+      // came first on the link, so it was judged too. This holds while we renegotiate.
+      p.confirmed = true;
+      this.updateQuorum();
+    }
     if (!p.handshakeDone) {
       if (p.handshakeRequestId !== 0) {
         // We renegotiate: only the answer to our request decides (both sides then judge
@@ -1515,12 +1530,6 @@ export class Replica implements ReplicaView {
         }
       }
       return this.handshake(p, m);
-    }
-    if (!p.confirmed && (m.judged ?? 0) === p.helloId) {
-      // The peer has judged our first state on this link and still talks to us: it
-      // accepted us (states it sent before that verdict do not count).
-      p.confirmed = true;
-      this.updateQuorum();
     }
     if (m.role === "Primary" && !wasPrimary && !this.config.options.allowTwoPrimaries) {
       // A peer became Primary while we follow another: keep the one we had (the newcomer
@@ -1641,7 +1650,18 @@ export class Replica implements ReplicaView {
       d = { kind: "splitBrain", row: "@2P" };
     }
     if (d.kind === "splitBrain") d = this.resolveSplitBrain(p, m, sent);
+    if (d.kind === "target" && !this.config.options.allowTwoPrimaries && m.role !== "Primary") {
+      // We follow a Primary whose line the source's data is not on, and the source does not
+      // reach that Primary (it is on the other side of a split): taking its data would mix
+      // both sides. Refuse, as for a second Primary (onState).
+      for (const q of this.peers) {
+        if (q === p || !q.established || q.peerRole !== "Primary") continue;
+        const apart = (m.connectedMask & (1 << q.peer)) === 0;
+        if (apart && !sameLine(q.peerUuids, m.uuids)) return this.dropPeer(p, true);
+      }
+    }
     p.decision = `${d.kind}${"full" in d && d.full ? " full" : ""} ${d.row}`;
+    p.victimRound = d.row === "@SBv" || d.row === "@SBvd";
     p.discardMyData = false;
     if ((d.kind === "source" || d.kind === "target") && this.snapshotStale(sent)) {
       // Our data moved on since the peer saw it (a resync elsewhere ended, a new
@@ -1665,6 +1685,7 @@ export class Replica implements ReplicaView {
         this.setReplication(p, "WFBitMapS");
         break;
       case "target":
+        if (d.row === "@SBvd") this.resetAppWritten(-1);
         if (this.role === "Primary") {
           // A Primary that lost quorum and finds newer data elsewhere steps down
           // (on-suspended-primary-outdated=force-secondary); one that can write refuses.
@@ -1721,14 +1742,12 @@ export class Replica implements ReplicaView {
       // We follow a Primary of another generation: taking the survivor's data would mix
       // both sides of the split.
       for (const q of this.peers) {
-        const pu = q.peerUuids;
-        const c = m.uuids.currentUuid;
-        const sameLine =
-          pu !== undefined &&
-          (pu.currentUuid === c ||
-            pu.historyUuids.includes(c) ||
-            m.uuids.historyUuids.includes(pu.currentUuid));
-        if (q !== p && q.established && q.peerRole === "Primary" && !sameLine) {
+        if (
+          q !== p &&
+          q.established &&
+          q.peerRole === "Primary" &&
+          !sameLine(q.peerUuids, m.uuids)
+        ) {
           this.emitState({ kind: "splitBrain", peer: p.peer, resolution: "disconnect" });
           return { kind: "splitBrain", row: "@SBf" };
         }
@@ -1739,9 +1758,20 @@ export class Replica implements ReplicaView {
       peer: p.peer,
       resolution: iAmVictim ? "victim" : "survivor",
     });
-    return iAmVictim
-      ? { kind: "target", full: false, row: "@SBv" }
-      : { kind: "source", full: false, row: "@SBs" };
+    if (!iAmVictim) return { kind: "source", full: false, row: "@SBs" };
+    if (this.appWrittenWriter !== -1) {
+      // The victim discards its changes, and the writes of the stream it followed are among
+      // them unless that stream is still a Primary on the survivor's line: its blocks are
+      // no longer newer than the survivor's resync data (forgotten with the verdict).
+      const w = this.peerStates[this.appWrittenWriter];
+      const keep =
+        w !== undefined &&
+        w.established &&
+        w.peerRole === "Primary" &&
+        sameLine(w.peerUuids, m.uuids);
+      if (!keep) return { kind: "target", full: false, row: "@SBvd" };
+    }
+    return { kind: "target", full: false, row: "@SBv" };
   }
 
   /** After a no-sync handshake: consistent data confirmed by a peer becomes UpToDate. */
@@ -1764,12 +1794,15 @@ export class Replica implements ReplicaView {
    */
   private maybeConfirmData(): void {
     if (this.disk !== "Consistent" && this.disk !== "Outdated") return;
-    let all = true;
     for (const p of this.peers) {
       if (p.replication !== "Established" && p.replication !== "Off") return; // resyncing
+      // An UpToDate peer that has bits for us holds writes we lack: wait for its resync
+      // (whichever other peer would vouch for our data).
+      if (p.diskful && p.link && p.peerDisk === "UpToDate" && p.peerBitsForUs > 0) return;
+    }
+    let all = true;
+    for (const p of this.peers) {
       if (!p.diskful) continue;
-      // An UpToDate peer that has bits for us holds writes we lack: wait for its resync.
-      if (p.established && p.peerDisk === "UpToDate" && p.peerBitsForUs > 0) return;
       const same = p.established && p.peerUuids?.currentUuid === this.sbCurrentUuid;
       // A peer that still has bits for us holds writes we lack: wait for its resync.
       if (same && p.replication === "Established" && p.peerDisk === "UpToDate") {
@@ -1857,6 +1890,9 @@ export class Replica implements ReplicaView {
   }
 
   private onBitmap(p: PeerState, m: Extract<PeerMessage, { type: "bitmap" }>): void {
+    // Sent for a handshake we have since asked to redo (our request is on its way and the
+    // peer re-decides on it): serving it would start a resync neither new verdict wants.
+    if (!p.handshakeDone) return;
     // A target that resumes a paused resync asks with its bitmap; serve it if we can.
     const resumed = p.replication === "Established" && this.dataConsistent();
     if (p.replication !== "WFBitMapS" && !resumed) return;
@@ -2061,7 +2097,9 @@ export class Replica implements ReplicaView {
         // Ours is newer. A source that crashed since may have lost that write: then the bit
         // stays, for a resync the other way once this one is done. (A source that did not
         // crash got it from the same stream.)
-        if (p.peerCrashedPrimary) p.resyncRedirty.set(b);
+        // So does a bit we set for the survivor of a split brain we lost: a block the survivor
+        // lacks (a write it missed) that we keep stays ours to send it.
+        if (p.peerCrashedPrimary || (p.victimRound && p.bitmap.isSet(b))) p.resyncRedirty.set(b);
         b++;
         continue;
       }
@@ -2070,9 +2108,13 @@ export class Replica implements ReplicaView {
       // Data from a source that crashed (its hot extents may have lost writes another
       // node still holds): the other nodes may differ from it, so they are marked. Likewise
       // a peer that crashed may differ from what any source sends us.
+      // A peer we track since an older generation (it is away: its bitmap UUID is set)
+      // must find every block that changed here since then in our bitmap, resync data too:
+      // a bitmap-based resync (or split-brain recovery) with it relies on that.
       for (const q of this.peers) {
-        if (q !== p && q.diskful && (p.peerCrashedPrimary || q.peerCrashedPrimary))
-          this.markOutOfSync(q, b, e - b);
+        if (q === p || !q.diskful) continue;
+        const away = !q.established && q.bitmapUuid !== 0;
+        if (p.peerCrashedPrimary || q.peerCrashedPrimary || away) this.markOutOfSync(q, b, e - b);
       }
       const op = makeOp("resyncWrite", true, b, e - b);
       op.peer = p.peer;
@@ -3184,6 +3226,15 @@ function newFlush(
 function diskRank(d: DiskState): number {
   if (d === "UpToDate") return 2;
   return d === "Consistent" || d === "Outdated" ? 1 : 0;
+}
+
+/** Whether data of generation sets `a` and `b` are of one line (one descends from the other). */
+function sameLine(a: UuidSet | undefined, b: UuidSet): boolean {
+  if (a === undefined) return false;
+  const c = b.currentUuid;
+  return (
+    a.currentUuid === c || a.historyUuids.includes(c) || b.historyUuids.includes(a.currentUuid)
+  );
 }
 
 function overlaps(aFirst: number, aCount: number, bFirst: number, bCount: number): boolean {
