@@ -75,7 +75,7 @@ export async function serve(file: string | undefined, options: ServeOptions): Pr
     });
     return { name: s.name, description: `${s.path}${s.readOnly ? " (read-only)" : ""}`, device };
   });
-  const server = new NbdServer({ exports, logger: log });
+  const server = new NbdServer({ exports, logger: log, busyPollMicros: busyPollMicros() });
   const addresses: ListenAddress[] = [];
   if (options.socket) {
     const socketPath = path.resolve(options.socket);
@@ -132,4 +132,14 @@ function printHowTo(addresses: readonly ListenAddress[], exports: readonly NbdEx
     "",
   ];
   process.stdout.write(lines.join("\n") + "\n");
+}
+
+/**
+ * `mirra serve` polls for depth-1 clients by default (50 µs, MIRRA_BUSY_POLL_US=0 turns it
+ * off): a lone export server trades some CPU for latency. The node daemon does not, since its
+ * event loop shares the CPUs with the peers' replication.
+ */
+function busyPollMicros(): number {
+  const v = Number(process.env["MIRRA_BUSY_POLL_US"] ?? 50);
+  return Number.isInteger(v) && v >= 0 && v <= 1000 ? v : 50;
 }

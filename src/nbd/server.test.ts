@@ -36,6 +36,8 @@ before(async () => {
       { name: "disk", device: volume },
       { name: "ro", device: ro },
     ],
+    // Every test below runs with busy polling on, as `mirra serve` does by default.
+    busyPollMicros: 50,
     logger: createLogger({ level: "warn", write: (l) => logged.push(l) }),
   });
   sock = { path: path.join(dir, "nbd.sock") };

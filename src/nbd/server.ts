@@ -23,7 +23,7 @@ import type { Logger } from "../io/log.js";
 import { BufferPool } from "./buffer_pool.js";
 import { IN_PLACE_PAYLOAD_MAX, ReadSlabs, type ReadSlab } from "./read_slabs.js";
 import { toNbdErrno } from "./errors.js";
-import { setSendBuffer } from "./socket_native.js";
+import { canSpin, setSendBuffer, socketFd, spinReadable } from "./socket_native.js";
 import * as C from "./protocol/constants.js";
 import { Handshake, type ExportCatalog, type ExportInfo } from "./protocol/handshake.js";
 import {
@@ -53,6 +53,13 @@ export interface NbdServerOptions {
   readonly inflightBytesMax?: number;
   /** A client that has not finished the handshake by then is disconnected. @default 30000 */
   readonly handshakeTimeoutMs?: number;
+  /**
+   * Adaptive busy polling for depth-1 clients: once a connection has no request left and its
+   * client has been answering each reply within twice this time, the server polls the socket
+   * this long before the event loop sleeps, so the next request costs no wake-up. Burns CPU
+   * while such a client is active; 0 turns it off. @default 0
+   */
+  readonly busyPollMicros?: number;
 }
 
 /** How to reach one listener, as clients write it. */
@@ -105,6 +112,7 @@ export class NbdServer {
   readonly logger: Logger;
   readonly pool = new BufferPool();
   readonly inflightMax: number;
+  readonly busyPollMicros: number;
   readonly inflightBytesMax: number;
   readonly handshakeTimeoutMs: number;
   private readonly listeners: { server: net.Server; path?: string }[] = [];
@@ -118,6 +126,7 @@ export class NbdServer {
     this.inflightMax = options.inflightMax ?? 256;
     this.inflightBytesMax = options.inflightBytesMax ?? 256 * 1024 * 1024;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 30_000;
+    this.busyPollMicros = canSpin() ? (options.busyPollMicros ?? 0) : 0;
   }
 
   async listenTcp(host: string, port: number): Promise<ListenAddress> {
@@ -351,6 +360,14 @@ class NbdConnection {
   /** A Unix socket whose send buffer has not been grown yet (see sendBufferBytes). */
   private mayGrowSendBuffer: boolean;
 
+  // Busy polling (NbdServerOptions.busyPollMicros).
+  /** Read replies handed to the socket and not yet sent: done, as far as the client knows. */
+  private readsSending = 0;
+  /** When the connection last fell idle after a flush (performance.now), or 0. */
+  private idleSinceMs = 0;
+  /** Requests in a row that came back quickly after the connection fell idle. */
+  private quickAnswers = 0;
+
   private state: "handshake" | "opening" | "transmission" | "draining" | "closed" = "handshake";
   /** Requests that arrived while the device was being opened (auto-promote), in order. */
   private early: Uint8Array[] = [];
@@ -415,6 +432,11 @@ class NbdConnection {
    */
   onData(chunk: Uint8Array, transient: boolean): void {
     this.chunkTransient = transient;
+    if (this.idleSinceMs > 0) {
+      const quick = (performance.now() - this.idleSinceMs) * 1000 < 2 * this.server.busyPollMicros;
+      this.quickAnswers = quick ? Math.min(this.quickAnswers + 1, 4) : 0;
+      this.idleSinceMs = 0;
+    }
     if (this.state === "handshake") this.onHandshakeData(chunk);
     else if (this.state === "transmission") this.parse(chunk, 0);
     else if (this.state === "opening") this.early.push(transient ? chunk.slice() : chunk);
@@ -686,6 +708,7 @@ class NbdConnection {
     if (req.type === C.CMD_READ && alive) {
       writeReadReplyHeader(req.buf!, this.structured, req);
       this.cork();
+      this.readsSending++;
       this.socket.write(req.buf!, req.sentCallback);
       return; // released once the socket no longer needs the buffer
     }
@@ -694,6 +717,7 @@ class NbdConnection {
   }
 
   onReplySent(req: NbdRequest): void {
+    this.readsSending--;
     this.release(req);
   }
 
@@ -781,6 +805,20 @@ class NbdConnection {
     if (this.mayGrowSendBuffer && this.socket.writableLength > 0) {
       this.mayGrowSendBuffer = false;
       setSendBuffer(this.socket, sendBufferBytes);
+    }
+    if (
+      this.server.busyPollMicros > 0 &&
+      this.state === "transmission" &&
+      this.inflight === this.readsSending &&
+      this.socket.writableLength === 0
+    ) {
+      // Everything answered: the client's next move decides. A client that has been coming
+      // back at once is worth waiting for awake (see NbdServerOptions.busyPollMicros).
+      this.idleSinceMs = performance.now();
+      if (this.quickAnswers >= 2) {
+        const fd = socketFd(this.socket);
+        if (fd >= 0) spinReadable(fd, this.server.busyPollMicros);
+      }
     }
   }
 

@@ -7,6 +7,8 @@ import { native } from "../storage/native.js";
 interface SocketBinding {
   /** setsockopt SO_SNDBUF; returns what the kernel granted, or -errno. */
   setSendBuffer?(fd: number, bytes: number): number;
+  /** Polls fd until readable or the time is up; true when readable. */
+  spinReadable?(fd: number, microseconds: number): boolean;
 }
 
 const binding = native as SocketBinding | undefined;
@@ -27,4 +29,14 @@ export function setSendBuffer(socket: net.Socket, bytes: number): number {
   if (fd < 0 || !binding?.setSendBuffer) return -1;
   const got = binding.setSendBuffer(fd, bytes);
   return got > 0 ? got : -1;
+}
+
+/** Whether the addon can busy-poll a socket (see NbdServerOptions.busyPollMicros). */
+export function canSpin(): boolean {
+  return binding?.spinReadable !== undefined;
+}
+
+/** Polls `fd` for up to `microseconds`; true when a read would not block. */
+export function spinReadable(fd: number, microseconds: number): boolean {
+  return binding!.spinReadable!(fd, microseconds);
 }
