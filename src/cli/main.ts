@@ -77,6 +77,10 @@ node
   )
   .option("--node-id <n>", "this node's id (default: the node named after this host)")
   .option("--admin-socket <path>", "admin socket (default /run/mirra/mirra.sock)")
+  .option(
+    "--metrics <[host:]port>",
+    "serve Prometheus metrics with drbd-reactor's names (its port is 9942; default: off)",
+  )
   .action((options: Parameters<typeof nodeRun>[0]) => nodeRun(options));
 
 const admCommand = program

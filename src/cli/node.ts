@@ -10,10 +10,13 @@ import { parseResourceFile } from "../config/resource_file.js";
 import { NodeDaemon } from "../daemon/node_daemon.js";
 import { adminSocketDefault } from "../daemon/admin_protocol.js";
 
+import { parseHostPort } from "./host_port.js";
+
 export interface NodeRunOptions {
   config: string[];
   nodeId?: string;
   adminSocket?: string;
+  metrics?: string;
 }
 
 export async function nodeRun(options: NodeRunOptions): Promise<void> {
@@ -41,6 +44,9 @@ export async function nodeRun(options: NodeRunOptions): Promise<void> {
     nodeId,
     hostname: os.hostname(),
     adminSocket,
+    ...(options.metrics !== undefined
+      ? { metrics: parseHostPort(options.metrics, "--metrics") }
+      : {}),
     logger: log,
   });
   const failures = await daemon.start();

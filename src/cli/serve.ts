@@ -2,6 +2,7 @@
 //! a fresh machine, and the export path every later layer reuses.
 
 import * as path from "node:path";
+import { parseHostPort } from "./host_port.js";
 import { ConfigError, MirraError } from "../stdx/errors.js";
 import { parseSize } from "../stdx/units.js";
 import { createLogger } from "../io/log.js";
@@ -38,14 +39,6 @@ export function parseExportSpec(text: string): ExportSpec {
     else throw new ConfigError(`bad --export option "${opt}": known are ro and size=SIZE`);
   }
   return spec;
-}
-
-function parseHostPort(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
-  if (!m) throw new ConfigError(`bad --listen "${text}": use HOST:PORT`);
-  const port = Number(m[3]);
-  if (port > 65535) throw new ConfigError(`bad port ${port}`);
-  return { host: m[1] || m[2] || "127.0.0.1", port };
 }
 
 export async function serve(file: string | undefined, options: ServeOptions): Promise<void> {

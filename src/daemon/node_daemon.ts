@@ -7,12 +7,14 @@
 //! the engine's restore path (crashed-primary flag, activity log) does the rest.
 
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as net from "node:net";
 import * as path from "node:path";
 import type { Logger } from "../io/log.js";
 import { ConfigError, MirraError } from "../stdx/errors.js";
-import { localNode, type ResourceFile } from "../config/resource_file.js";
+import { localNode, type NodeSpec, type ResourceFile } from "../config/resource_file.js";
 import { ResourceHost } from "./resource_host.js";
+import { drbdReactorMetrics } from "../metrics/drbd_reactor.js";
 import {
   parseAdminRequest,
   type AdminRequest,
@@ -26,6 +28,8 @@ export interface NodeDaemonOptions {
   readonly nodeId: number | undefined;
   readonly hostname: string;
   readonly adminSocket: string;
+  /** Where to serve Prometheus metrics (drbd-reactor's names); undefined: not served. */
+  readonly metrics?: { readonly host: string; readonly port: number };
   readonly logger: Logger;
 }
 
@@ -34,7 +38,10 @@ const requestBytesMax = 64 * 1024;
 
 export class NodeDaemon {
   private readonly resources = new Map<string, ResourceHost>();
+  /** This node's part of each resource file: which volumes are diskless (DRBD clients). */
+  private readonly selves = new Map<string, NodeSpec>();
   private server: net.Server | null = null;
+  private metricsServer: http.Server | null = null;
   private readonly clients = new Set<net.Socket>();
   private readonly log: Logger;
 
@@ -44,6 +51,7 @@ export class NodeDaemon {
       if (this.resources.has(file.resource))
         throw new ConfigError(`resource ${file.resource} is defined by two resource files`);
       const self = localNode(file, options.nodeId, options.hostname);
+      this.selves.set(file.resource, self);
       this.resources.set(file.resource, new ResourceHost(file, self, this.log));
     }
   }
@@ -55,6 +63,7 @@ export class NodeDaemon {
    */
   async start(): Promise<{ resource: string; error: MirraError }[]> {
     await this.listenAdmin();
+    if (this.options.metrics) await this.listenMetrics(this.options.metrics);
     const failures: { resource: string; error: MirraError }[] = [];
     for (const r of this.resources.values()) {
       try {
@@ -85,7 +94,54 @@ export class NodeDaemon {
     await new Promise<void>((resolve) =>
       this.server ? this.server.close(() => resolve()) : resolve(),
     );
+    this.metricsServer?.closeAllConnections();
+    await new Promise<void>((resolve) =>
+      this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve(),
+    );
     fs.rmSync(this.options.adminSocket, { force: true });
+  }
+
+  /** The metrics text for every resource, as drbd-reactor's Prometheus plugin writes it. */
+  metricsText(): string {
+    const status = [...this.resources.values()].map((r) => r.status());
+    return drbdReactorMetrics(status, {
+      isClient: (resource, volume) =>
+        this.selves.get(resource)?.volumes.find((v) => v.volume === volume)?.disk === undefined,
+    });
+  }
+
+  /** Like drbd-reactor: any path and method get the current metrics. */
+  private async listenMetrics(at: { host: string; port: number }): Promise<void> {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      let body: string;
+      try {
+        body = this.metricsText();
+      } catch (err) {
+        this.log.error("metrics failed", { error: (err as Error).message });
+        res.writeHead(500, { "Content-Type": "text/plain" }).end("metrics failed\n");
+        return;
+      }
+      res
+        .writeHead(200, {
+          "Content-Type": "text/plain; version=0.0.4",
+          "Content-Length": Buffer.byteLength(body),
+        })
+        .end(body);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (err: NodeJS.ErrnoException) =>
+        reject(
+          new ConfigError(
+            `cannot serve metrics on ${at.host}:${at.port}: ${err.code ?? err.message}`,
+          ),
+        ),
+      );
+      server.listen(at.port, at.host, () => resolve());
+    });
+    this.metricsServer = server;
+    const a = server.address() as net.AddressInfo;
+    this.log.info("serving metrics", { address: `${a.address}:${a.port}` });
   }
 
   private async listenAdmin(): Promise<void> {

@@ -122,14 +122,18 @@ describe("node daemon: three nodes on loopback", () => {
         String(node),
         "--admin-socket",
         sockets[node]!,
+        // Node 0 serves Prometheus metrics, as drbd-reactor would on port 9942.
+        ...(node === 0 ? ["--metrics", `127.0.0.1:${metricsPort}`] : []),
       ],
       { readyPattern: /^(ready)$/, timeoutMs: 20_000 },
     );
   }
+  let metricsPort = 0;
 
   before(async () => {
     dir = await makeTempDir("mirra-daemon-");
     const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+    metricsPort = await freePort();
     const nodeEntries = [];
     for (const node of nodes) {
       const disk = join(dir, `disk${node}.img`);
@@ -236,6 +240,31 @@ describe("node daemon: three nodes on loopback", () => {
         data,
         `node ${node}`,
       );
+  });
+
+  test("metrics: node 0 serves drbd-reactor's series for role, connections and disks", async () => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const has = (line: string): void => assert.ok(text.split("\n").includes(line), line);
+    has("drbdreactor_up 1");
+    has("drbd_resource_resources 1");
+    has('drbd_resource_role{name="r0",drbd_resource_role="Primary"} 1');
+    has('drbd_resource_role{name="r0",drbd_resource_role="Secondary"} 0');
+    for (const [peer, id] of [
+      ["n1", 1],
+      ["n2", 2],
+    ] as const) {
+      has(
+        `drbd_connection_state{name="r0",conn_name="${peer}",peer_node_id="${id}",drbd_connection_state="Connected"} 1`,
+      );
+      has(
+        `drbd_peerdevice_outofsync_bytes{name="r0",conn_name="${peer}",peer_node_id="${id}",volume="0"} 0`,
+      );
+    }
+    assert.match(text, /^drbd_device_state\{[^}]*drbd_device_state="UpToDate"\} 1$/m);
+    assert.match(text, /^drbd_device_unintentionaldiskless\{[^}]*\} 0$/m);
   });
 
   test("a second Primary is refused", async () => {
