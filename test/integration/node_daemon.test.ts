@@ -265,6 +265,9 @@ describe("node daemon: three nodes on loopback", () => {
     }
     assert.match(text, /^drbd_device_state\{[^}]*drbd_device_state="UpToDate"\} 1$/m);
     assert.match(text, /^drbd_device_unintentionaldiskless\{[^}]*\} 0$/m);
+    // Prometheus's own linter reads the scrape as Prometheus would.
+    const check = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
+    assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
   });
 
   test("a second Primary is refused", async () => {
