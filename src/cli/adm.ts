@@ -8,12 +8,15 @@ import {
   adminSocketDefault,
   formatStatus,
   type AdminCommandName,
+  type StatusPaint,
   type AdminRequest,
 } from "../daemon/admin_protocol.js";
 
 export interface AdmOptions {
   socket?: string;
   json?: boolean;
+  /** commander's --no-color: false when given. */
+  color?: boolean;
   force?: boolean;
   peer?: string;
   discardMyData?: boolean;
@@ -43,11 +46,25 @@ export async function adm(
   const response = await adminCall(admSocketPath(options), request, timeoutMs);
   if (command === "status" && response.status !== undefined) {
     if (options.json) print(JSON.stringify(response.status, null, 2));
-    else print(response.status.map(formatStatus).join("\n\n"));
+    else {
+      const paint = statusPaint(options);
+      print(response.status.map((r) => formatStatus(r, paint)).join("\n\n"));
+    }
   }
   if (!response.ok)
     throw new MirraError(
       "MIRRA_E_CONFLICT",
       `${resource ?? ""}${resource ? ": " : ""}${command}: ${response.error ?? "failed"}`,
     );
+}
+
+const ansi = { good: "\x1b[32m", busy: "\x1b[33m", bad: "\x1b[31m" } as const;
+
+/** Colors on a terminal (drbdadm status style), unless --no-color or NO_COLOR says no. */
+function statusPaint(options: AdmOptions): StatusPaint | undefined {
+  const color =
+    options.color !== false &&
+    process.env["NO_COLOR"] === undefined &&
+    (process.stdout.isTTY || process.env["FORCE_COLOR"] === "1");
+  return color ? (tone, text) => `${ansi[tone]}${text}\x1b[0m` : undefined;
 }

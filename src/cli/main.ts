@@ -105,7 +105,8 @@ for (const name of adminCommands) {
     .argument(name === "status" ? "[resource]" : "<resource>", "resource name")
     .option("--socket <path>", "admin socket of the daemon (default /run/mirra/mirra.sock)")
     .option("--timeout <seconds>", "how long to wait for the answer (default 60)");
-  if (name === "status") sub.option("--json", "machine-readable output");
+  if (name === "status")
+    sub.option("--json", "machine-readable output").option("--no-color", "no colored states");
   if (name === "primary") sub.option("--force", "promote without UpToDate data or quorum");
   if (name === "connect" || name === "disconnect" || name === "verify")
     sub.option("--peer <node>", "one peer, by node name or node id");
@@ -124,6 +125,15 @@ addBenchOptions(
   const { runBenchCommand } = await import("../bench/command.js");
   process.exitCode = await runBenchCommand(options);
 });
+
+program
+  .command("status")
+  .description("roles, disk, connection and replication states, like drbdadm status")
+  .argument("[resource]", "one resource (default: all)")
+  .option("--socket <path>", "admin socket of the daemon (default /run/mirra/mirra.sock)")
+  .option("--json", "machine-readable output")
+  .option("--no-color", "no colored states")
+  .action((resource: string | undefined, options: AdmOptions) => adm("status", resource, options));
 
 registerLinstorCommands(program, node);
 

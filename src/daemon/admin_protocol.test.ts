@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import {
   allHealthy,
   formatStatus,
+  toneOf,
   parseAdminRequest,
   type ResourceStatus,
 } from "./admin_protocol.js";
@@ -141,4 +142,20 @@ describe("admin protocol", () => {
       'unknown request field "colour"',
     );
   });
+});
+
+test("status: states are painted by tone (green healthy, yellow in progress, red for an operator)", () => {
+  const marks = { good: "+", busy: "~", bad: "!" } as const;
+  const text = formatStatus(status(), (tone, t) => `${marks[tone]}${t}`);
+  assert.match(text, /disk:\+UpToDate/);
+  assert.equal(toneOf("SyncTarget"), "busy");
+  assert.equal(toneOf("PausedSyncS"), "busy");
+  assert.equal(toneOf("StandAlone"), "bad");
+  assert.equal(toneOf("Outdated"), "bad");
+  assert.equal(toneOf("Established"), "good");
+  // Without a painter the text is exactly what scripts already parse.
+  assert.equal(
+    formatStatus(status()),
+    formatStatus(status(), (_tone, t) => t),
+  );
 });

@@ -105,35 +105,52 @@ export function parseAdminRequest(value: unknown): AdminRequest | string {
 }
 
 /** drbdadm-status-like text for one resource. */
-export function formatStatus(s: ResourceStatus): string {
+/** How a state reads at a glance: healthy, in progress, or needing an operator. */
+export type StatusTone = "good" | "busy" | "bad";
+
+/** Colors a state in `formatStatus`; the default leaves the text alone. */
+export type StatusPaint = (tone: StatusTone, text: string) => string;
+
+const plain: StatusPaint = (_tone, text) => text;
+
+/** The tone of a disk, connection or replication state (DRBD's names). */
+export function toneOf(state: string): StatusTone {
+  if (/^(UpToDate|Connected|Established|Primary|Secondary|Diskless)$/.test(state)) return "good";
+  if (/^(Sync|PausedSync|WFBitMap|Verify|Connecting|Negotiating|Attaching|Consistent)/.test(state))
+    return "busy";
+  return "bad";
+}
+
+export function formatStatus(s: ResourceStatus, paint: StatusPaint = plain): string {
   const lines: string[] = [];
+  const st = (state: string): string => paint(toneOf(state), state);
   if (!s.up) {
-    lines.push(`${s.resource} node-id:${s.nodeId} role:Unknown (down)`);
+    lines.push(`${s.resource} node-id:${s.nodeId} role:Unknown ${paint("bad", "(down)")}`);
     return lines.join("\n");
   }
   const multi = s.volumes.length > 1;
   lines.push(`${s.resource} node-id:${s.nodeId} role:${s.role}`);
   for (const v of s.volumes) {
     const extra = [
-      v.quorum ? "" : " quorum:no",
-      v.suspended ? " suspended:yes" : "",
+      v.quorum ? "" : ` ${paint("bad", "quorum:no")}`,
+      v.suspended ? ` ${paint("bad", "suspended:yes")}` : "",
       v.nbd !== undefined ? ` nbd:${v.nbd}` : "",
     ].join("");
-    lines.push(`  ${multi ? `volume:${v.volume} ` : ""}disk:${v.disk}${extra}`);
+    lines.push(`  ${multi ? `volume:${v.volume} ` : ""}disk:${st(v.disk)}${extra}`);
   }
   for (const c of s.connections) {
     const head = `  ${c.name} node-id:${c.nodeId}`;
     if (c.connection !== "Connected") {
-      lines.push(`${head} connection:${c.connection}`);
+      lines.push(`${head} connection:${st(c.connection)}`);
       continue;
     }
     lines.push(`${head} role:${c.role}`);
     for (const v of c.volumes) {
       const parts = [
         multi ? `volume:${v.volume}` : "",
-        `replication:${v.replication}`,
-        `peer-disk:${v.peerDisk}`,
-        v.donePercent !== undefined ? `done:${v.donePercent.toFixed(1)}` : "",
+        `replication:${st(v.replication)}`,
+        `peer-disk:${st(v.peerDisk)}`,
+        v.donePercent !== undefined ? paint("busy", `done:${v.donePercent.toFixed(1)}`) : "",
         v.outOfSyncKiB > 0 ? `out-of-sync:${v.outOfSyncKiB}KiB` : "",
       ].filter((p) => p !== "");
       lines.push(`    ${parts.join(" ")}`);

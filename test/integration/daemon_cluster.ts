@@ -374,7 +374,7 @@ export class DaemonCluster {
       );
     } catch (err) {
       throw new Error(
-        `${(err as Error).message}\n${last.map(formatStatus).join("\n")}\n${this.describe()}`,
+        `${(err as Error).message}\n${last.map((s) => formatStatus(s)).join("\n")}\n${this.describe()}`,
       );
     }
     return last;

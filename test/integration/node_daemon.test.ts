@@ -104,7 +104,7 @@ describe("node daemon: three nodes on loopback", () => {
       // Say where it got stuck: the last status of every node, and each daemon's log tail.
       const logs = daemons.map((d, i) => `--- node ${i} stderr ---\n${d.stderr().slice(-3000)}`);
       throw new Error(
-        `${(err as Error).message}\n${last.map(formatStatus).join("\n")}\n${logs.join("\n")}`,
+        `${(err as Error).message}\n${last.map((s) => formatStatus(s)).join("\n")}\n${logs.join("\n")}`,
       );
     }
   }
@@ -356,6 +356,14 @@ describe("node daemon: three nodes on loopback", () => {
       },
     );
     assert.match(text.stdout, /^r0 node-id:1 role:Secondary\n {2}disk:UpToDate/);
+    // `mirra status` is the same, colored on a terminal (forced here) like drbdadm status.
+    const colored = await runCommand(
+      process.execPath,
+      [mirraMain, "status", "--socket", sockets[1]!],
+      { timeoutMs: 20_000, env: { ...process.env, FORCE_COLOR: "1" } },
+    );
+    assert.equal(colored.code, 0, colored.stderr);
+    assert.ok(colored.stdout.includes("disk:\x1b[32mUpToDate\x1b[0m"), colored.stdout);
     assert.match(
       text.stdout,
       /n0 node-id:0 role:Secondary\n {4}replication:Established peer-disk:UpToDate/,
