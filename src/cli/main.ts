@@ -135,6 +135,16 @@ program
   .option("--no-color", "no colored states")
   .action((resource: string | undefined, options: AdmOptions) => adm("status", resource, options));
 
+program
+  .command("events")
+  .description("state changes as they happen, like drbdsetup events2 (--json: raw lines)")
+  .option("--socket <path>", "admin socket of the daemon (default /run/mirra/mirra.sock)")
+  .option("--json", "the daemon's JSON lines")
+  .action(async (options: AdmOptions) => {
+    const { events } = await import("./events.js");
+    await events(options);
+  });
+
 registerLinstorCommands(program, node);
 
 /**

@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 
 import {
   allHealthy,
+  formatEvent,
   formatStatus,
   toneOf,
   parseAdminRequest,
@@ -157,5 +158,31 @@ test("status: states are painted by tone (green healthy, yellow in progress, red
   assert.equal(
     formatStatus(status()),
     formatStatus(status(), (_tone, t) => t),
+  );
+});
+
+test("events: exists lines expand a status; change lines name their object like events2", () => {
+  const exists = formatEvent({ event: "exists", status: status() });
+  assert.match(exists[0]!, /^exists resource name:r0 role:/);
+  assert.ok(exists.some((l) => l.startsWith("exists device name:r0 volume:0 disk:")));
+  assert.ok(exists.some((l) => l.startsWith("exists peer-device name:r0 peer-node-id:")));
+  assert.deepEqual(
+    formatEvent({
+      event: "change",
+      resource: "r0",
+      volume: 0,
+      kind: "peerDisk",
+      peer: 2,
+      peerDisk: "UpToDate",
+    }),
+    ["change peer-device name:r0 peer-node-id:2 volume:0 peer-disk:UpToDate"],
+  );
+  assert.deepEqual(
+    formatEvent({ event: "change", resource: "r0", volume: 0, kind: "role", role: "Primary" }),
+    ["change resource name:r0 role:Primary"],
+  );
+  assert.deepEqual(
+    formatEvent({ event: "change", resource: "r0", volume: 0, kind: "quorum", quorum: false }),
+    ["change device name:r0 volume:0 quorum:no"],
   );
 });

@@ -172,3 +172,52 @@ export function allHealthy(s: ResourceStatus): boolean {
     )
   );
 }
+
+/** Which drbdsetup-events2 object an engine state change is about. */
+function eventObject(kind: string): string {
+  if (kind === "role") return "resource";
+  if (kind === "disk" || kind === "quorum" || kind === "suspended") return "device";
+  if (kind === "connection" || kind === "peerRole") return "connection";
+  return "peer-device";
+}
+
+/** Names as drbdsetup events2 writes them (peerDisk -> peer-disk). */
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * One line of `mirra events` in drbdsetup events2's text style, from one line of the daemon's
+ * event stream (`{"event":"exists","status":...}` or `{"event":"change",...}`); exists
+ * lines expand to one line per object.
+ */
+export function formatEvent(event: Record<string, unknown>): string[] {
+  if (event["event"] === "exists") {
+    const s = event["status"] as ResourceStatus;
+    if (!s.up) return [`exists resource name:${s.resource} role:Unknown up:no`];
+    const lines = [`exists resource name:${s.resource} role:${s.role}`];
+    for (const v of s.volumes)
+      lines.push(
+        `exists device name:${s.resource} volume:${v.volume} disk:${v.disk} quorum:${v.quorum ? "yes" : "no"}`,
+      );
+    for (const c of s.connections) {
+      lines.push(
+        `exists connection name:${s.resource} peer-node-id:${c.nodeId} conn-name:${c.name} connection:${c.connection} role:${c.role}`,
+      );
+      for (const v of c.volumes)
+        lines.push(
+          `exists peer-device name:${s.resource} peer-node-id:${c.nodeId} conn-name:${c.name} volume:${v.volume} replication:${v.replication} peer-disk:${v.peerDisk}`,
+        );
+    }
+    return lines;
+  }
+  const kind = String(event["kind"] ?? "");
+  const where = [`name:${String(event["resource"])}`];
+  if (event["peer"] !== undefined) where.push(`peer-node-id:${String(event["peer"])}`);
+  if (eventObject(kind) !== "resource" && eventObject(kind) !== "connection")
+    where.push(`volume:${String(event["volume"])}`);
+  const fields = Object.entries(event)
+    .filter(([k]) => !["event", "resource", "volume", "peer", "kind"].includes(k))
+    .map(([k, v]) => `${kebab(k)}:${typeof v === "boolean" ? (v ? "yes" : "no") : String(v)}`);
+  return [`change ${eventObject(kind)} ${[...where, ...fields].join(" ")}`];
+}

@@ -42,6 +42,8 @@ export class NodeDaemon {
   private readonly selves = new Map<string, NodeSpec>();
   private server: net.Server | null = null;
   private metricsServer: http.Server | null = null;
+  /** Admin connections that asked for `events`: every state change goes to each. */
+  private readonly subscribers = new Set<net.Socket>();
   private readonly clients = new Set<net.Socket>();
   private readonly log: Logger;
 
@@ -52,7 +54,12 @@ export class NodeDaemon {
         throw new ConfigError(`resource ${file.resource} is defined by two resource files`);
       const self = localNode(file, options.nodeId, options.hostname);
       this.selves.set(file.resource, self);
-      this.resources.set(file.resource, new ResourceHost(file, self, this.log));
+      this.resources.set(
+        file.resource,
+        new ResourceHost(file, self, this.log, (resource, change) =>
+          this.publish({ event: "change", resource, ...change }),
+        ),
+      );
     }
   }
 
@@ -168,9 +175,29 @@ export class NodeDaemon {
     this.log.info("admin socket listening", { path: socketPath });
   }
 
+  private publish(event: Record<string, unknown>): void {
+    if (this.subscribers.size === 0) return;
+    const line = JSON.stringify(event) + "\n";
+    for (const s of this.subscribers) if (!s.destroyed) s.write(line);
+  }
+
+  /**
+   * `{"command":"events"}` turns an admin connection into a stream, like drbdsetup events2:
+   * one `exists` line per resource with its whole status, then one `change` line per state
+   * change, until the client hangs up.
+   */
+  private subscribe(socket: net.Socket): void {
+    for (const r of this.resources.values())
+      socket.write(JSON.stringify({ event: "exists", status: r.status() }) + "\n");
+    this.subscribers.add(socket);
+  }
+
   private onClient(socket: net.Socket): void {
     this.clients.add(socket);
-    socket.on("close", () => this.clients.delete(socket));
+    socket.on("close", () => {
+      this.clients.delete(socket);
+      this.subscribers.delete(socket);
+    });
     socket.on("error", () => socket.destroy());
     let pending = "";
     // Requests on one connection are answered in order: each waits for the one before.
@@ -186,6 +213,10 @@ export class NodeDaemon {
         const line = pending.slice(0, nl).trim();
         pending = pending.slice(nl + 1);
         if (line === "") continue;
+        if (line.replace(/\s/g, "") === '{"command":"events"}') {
+          chain = chain.then(() => this.subscribe(socket));
+          continue;
+        }
         chain = chain.then(async () => {
           const response = await this.handleLine(line);
           if (!socket.destroyed) socket.write(JSON.stringify(response) + "\n");

@@ -12,7 +12,12 @@ import { ConfigError, MirraError } from "../stdx/errors.js";
 import type { AdminCommand } from "../engine/types.js";
 import type { NodeSpec, ResourceFile } from "../config/resource_file.js";
 import { ReplicatedDevice } from "./replicated_device.js";
-import { VolumeHost, type AdminResult, type VolumeStatus } from "./volume_host.js";
+import {
+  VolumeHost,
+  type AdminResult,
+  type StateChangeRecord,
+  type VolumeStatus,
+} from "./volume_host.js";
 import type { AdminRequest, ConnectionStatus, ResourceStatus } from "./admin_protocol.js";
 
 /** Reads the PEM files of `tls yes`: a missing file fails `up` with a clear error. */
@@ -55,10 +60,14 @@ export class ResourceHost {
     readonly file: ResourceFile,
     readonly self: NodeSpec,
     logger: Logger,
+    onStateChange?: (resource: string, change: StateChangeRecord) => void,
   ) {
     this.name = file.resource;
     this.log = logger.child({ resource: file.resource, node: self.nodeId });
-    this.volumes = self.volumes.map((v) => new VolumeHost(file, self, v.volume, this.log));
+    const forward = onStateChange
+      ? (change: StateChangeRecord): void => onStateChange(file.resource, change)
+      : undefined;
+    this.volumes = self.volumes.map((v) => new VolumeHost(file, self, v.volume, this.log, forward));
   }
 
   get isUp(): boolean {

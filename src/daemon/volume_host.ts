@@ -158,6 +158,8 @@ export class VolumeHost {
     private readonly self: NodeSpec,
     volume: number,
     logger: Logger,
+    /** Hears every state change (for `mirra events`), after it is logged. */
+    private readonly onStateChange?: (change: StateChangeRecord) => void,
   ) {
     const spec = self.volumes.find((v) => v.volume === volume);
     assert(spec !== undefined, "volume of this node");
@@ -408,11 +410,11 @@ export class VolumeHost {
         }
         // A resync's start says how much it has to move (the bitmap's count then), so the
         // log shows whether a reconnect resynced a bitmap's worth or the whole volume.
-        const extra =
-          change.kind === "replication" && isSyncing(change.replication)
-            ? { outOfSyncBlocks: this.replica?.peer(change.peer)?.bitmap.count() ?? 0 }
-            : {};
-        this.log.info("state changed", { ...describeChange(change), ...extra });
+        const record = describeChange(change);
+        if (change.kind === "replication" && isSyncing(change.replication))
+          record["outOfSyncBlocks"] = this.replica?.peer(change.peer)?.bitmap.count() ?? 0;
+        this.log.info("state changed", record);
+        this.onStateChange?.({ volume: this.volume, ...record });
         return;
       }
     }
@@ -589,6 +591,12 @@ export class VolumeHost {
     this.log.info("volume detached");
   }
 }
+
+/** One state change as `mirra events` streams it: the engine's change, flattened. */
+export type StateChangeRecord = { readonly volume: number } & Record<
+  string,
+  string | number | boolean
+>;
 
 function describeChange(
   change: Extract<Effect, { type: "stateChanged" }>["change"],

@@ -7,7 +7,7 @@
 //! a sleep. Ports are chosen free by the OS. Data is a deterministic pattern.
 
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
@@ -368,6 +368,42 @@ describe("node daemon: three nodes on loopback", () => {
       text.stdout,
       /n0 node-id:0 role:Secondary\n {4}replication:Established peer-disk:UpToDate/,
     );
+  });
+
+  test("mirra events: the current state, then each change as it happens", async () => {
+    await allNodesHealthy();
+    const child = spawn(process.execPath, [mirraMain, "events", "--socket", sockets[0]!]);
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    try {
+      await waitFor("exists lines", async () =>
+        out.includes("exists peer-device name:r0 peer-node-id:2") ? true : undefined,
+      );
+      assert.match(out, /^exists resource name:r0 role:Secondary$/m);
+      assert.match(out, /^exists device name:r0 volume:0 disk:UpToDate quorum:yes$/m);
+      assert.match(
+        out,
+        /^exists connection name:r0 peer-node-id:1 conn-name:n1 connection:Connected/m,
+      );
+      // Node 1 drops its link to node 0 and connects again: node 0 sees both changes.
+      const off = await adminCall(sockets[1]!, { command: "disconnect", resource: "r0", peer: 0 });
+      assert.ok(off.ok, off.error);
+      await waitFor("a connection change", async () =>
+        /^change connection name:r0 peer-node-id:1 connection:(?!Connected)/m.test(out)
+          ? true
+          : undefined,
+      );
+      const on = await adminCall(sockets[1]!, { command: "connect", resource: "r0", peer: 0 });
+      assert.ok(on.ok, on.error);
+      await waitFor("connected again", async () =>
+        /^change connection name:r0 peer-node-id:1 connection:Connected$/m.test(out)
+          ? true
+          : undefined,
+      );
+      await allNodesHealthy();
+    } finally {
+      child.kill();
+    }
   });
 
   test("adm down and up: the node leaves, comes back and catches up", async () => {
