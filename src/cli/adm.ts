@@ -17,6 +17,8 @@ export interface AdmOptions {
   json?: boolean;
   /** commander's --no-color: false when given. */
   color?: boolean;
+  /** `mirra status --watch`: refresh every second, with resync progress bars. */
+  watch?: boolean;
   force?: boolean;
   peer?: string;
   discardMyData?: boolean;
@@ -61,7 +63,7 @@ export async function adm(
 const ansi = { good: "\x1b[32m", busy: "\x1b[33m", bad: "\x1b[31m" } as const;
 
 /** Colors on a terminal (drbdadm status style), unless --no-color or NO_COLOR says no. */
-function statusPaint(options: AdmOptions): StatusPaint | undefined {
+export function statusPaint(options: AdmOptions): StatusPaint | undefined {
   const color =
     options.color !== false &&
     process.env["NO_COLOR"] === undefined &&

@@ -133,7 +133,12 @@ program
   .option("--socket <path>", "admin socket of the daemon (default /run/mirra/mirra.sock)")
   .option("--json", "machine-readable output")
   .option("--no-color", "no colored states")
-  .action((resource: string | undefined, options: AdmOptions) => adm("status", resource, options));
+  .option("--watch", "refresh every second, with a progress bar (rate, ETA) for each resync")
+  .action(async (resource: string | undefined, options: AdmOptions) => {
+    if (!options.watch) return adm("status", resource, options);
+    const { watchStatus } = await import("./status_watch.js");
+    await watchStatus(resource, options);
+  });
 
 program
   .command("events")
