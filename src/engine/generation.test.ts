@@ -174,3 +174,25 @@ test("split brain: policies name the same victim from both sides", () => {
     ),
   );
 });
+
+test("generation: @JB a target mid bitmap resync joins a further source of its generation", () => {
+  // n2 is Inconsistent under a bitmap resync toward 64 (its data outside the bits is on 4).
+  const target = side(2, 4, { consistent: false, syncTowardUuid: 64, syncBaseUuid: 4 });
+  const tracks = side(1, 64, { upToDate: true }, { 2: 4 }, [4]);
+  assert.deepEqual(
+    [kindOf(decideSync(target, tracks)), decideSync(target, tracks).row],
+    ["target", "@JB"],
+  );
+  assert.deepEqual(
+    [kindOf(decideSync(tracks, target)), decideSync(tracks, target).row],
+    ["source", "@JB"],
+  );
+  // Same generation on both sides.
+  const within = side(2, 4, { consistent: false, syncTowardUuid: 4, syncBaseUuid: 4 });
+  assert.equal(decideSync(within, side(1, 4, { upToDate: true })).row, "@JB");
+  // Mid full sync (no base), or a source that does not track the target: full sync.
+  const full = side(2, 4, { consistent: false, syncTowardUuid: 4 });
+  assert.equal(kindOf(decideSync(full, side(1, 4, { upToDate: true }))), "target-full");
+  const untracked = side(1, 64, { upToDate: true }, {}, [4]);
+  assert.equal(kindOf(decideSync(target, untracked)), "target-full");
+});

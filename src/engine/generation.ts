@@ -17,8 +17,12 @@
 //!   @I   neither side consistent                                none (no good data anywhere)
 //!   @J0  I am not consistent and was being synced to a newer    none (wait for a source
 //!        generation than the (not UpToDate) peer has            of that generation)
+//!   @JB  I am not consistent under a bitmap resync (my data     target, bitmap
+//!        outside the bits is on C_me) toward the peer's
+//!        generation, and the peer tracks me (C or B[me] = C_me)
 //!   @J   I am not consistent, the peer is                       target, full
-//!   @K   the peer is not consistent, I am                       source, full
+//!   @K   the peer is not consistent, I am                       source, full (bitmap if
+//!        the mirror of @JB holds)
 //!   @E   C_me == C_peer                                         see @E1..@E4
 //!   @E1    a side is Primary now (only one)                     that side is source (bitmap)
 //!   @E2    a side crashed as Primary (only one)                 the OTHER side is source:
@@ -60,6 +64,8 @@ export interface HandshakeSide {
   readonly bitsForOther: number;
   /** While Inconsistent: the generation the interrupted resync was bringing us to (0: any). */
   readonly syncTowardUuid?: number;
+  /** While Inconsistent under a bitmap resync: the generation outside its bitmaps (0: none). */
+  readonly syncBaseUuid?: number;
   /** The data is UpToDate (not merely Consistent or Outdated). */
   readonly upToDate?: boolean;
   /** The write stream this side last followed (a Primary: its own), 0 if none known. */
@@ -89,11 +95,13 @@ export function decideSync(me: HandshakeSide, peer: HandshakeSide): SyncDecision
   if (!me.consistent) {
     const stale = peer.upToDate !== true && !reaches(peer.uuids, me.syncTowardUuid ?? 0);
     if (stale) return { kind: "none", row: "@J0" };
+    if (resyncingWithin(me, peer)) return { kind: "target", full: false, row: "@JB" };
     return { kind: "target", full: true, row: "@J" };
   }
   if (!peer.consistent) {
     const stale = me.upToDate !== true && !reaches(me.uuids, peer.syncTowardUuid ?? 0);
     if (stale) return { kind: "none", row: "@J0" };
+    if (resyncingWithin(peer, me)) return { kind: "source", full: false, row: "@JB" };
     return { kind: "source", full: true, row: "@K" };
   }
   const cMe = me.uuids.currentUuid;
@@ -134,6 +142,23 @@ function decideEqual(me: HandshakeSide, peer: HandshakeSide): SyncDecision {
   if (meBits !== peerBits) return pick(meBits, "@E3");
   if (meBits || me.crashedPrimary) return pick(me.nodeId < peer.nodeId, "@E4");
   return { kind: "none", row: "@E5" };
+}
+
+/**
+ * The Inconsistent side is under a bitmap resync (by another peer; outside its bits its data
+ * is still on its current generation) to the consistent side's current generation, and that
+ * side tracks the Inconsistent one in its bitmap: same current UUID, or
+ * its bitmap UUID for it is the Inconsistent side's current UUID (as @B). Outside both sides'
+ * bitmaps for each other (exchanged and ORed) and the blocks the running resync delivers,
+ * the data then matches, so a bitmap-based resync suffices. DRBD 9: a SyncTarget of one peer
+ * that connects to another of the same data generation exchanges bitmaps with it (WFBitMapS/T)
+ * and does not start a full sync. The target keeps its current UUID until its resync ends.
+ */
+function resyncingWithin(target: HandshakeSide, source: HandshakeSide): boolean {
+  const c = target.uuids.currentUuid;
+  const cs = source.uuids.currentUuid;
+  if (c === 0 || target.syncBaseUuid !== c || target.syncTowardUuid !== cs) return false;
+  return cs === c || source.uuids.bitmapUuids[target.nodeId] === c;
 }
 
 /** Whether data of generation `u` is at least as new as generation `uuid` (0: any). */

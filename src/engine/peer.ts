@@ -33,6 +33,7 @@ export interface StateSnapshot {
   /** Peers established when the snapshot was taken (bit per node id). */
   readonly connectedMask: number;
   readonly syncTowardUuid: number;
+  readonly syncBaseUuid: number;
   readonly streamId: number;
   readonly streamSeq: number;
 }
@@ -124,6 +125,8 @@ export class PeerState implements PeerView {
   resyncFull = false;
   /** The handshake decided a full sync (we are source, waiting for the bitmap). */
   syncFull = false;
+  /** Source side: the target joined us in the middle of a bitmap resync from another source (@JB). */
+  syncJoined = false;
   /** The last handshake made us this peer's target as the victim of a split brain. */
   victimRound = false;
   /** The last handshake decision and its table row, for traces and tests. */

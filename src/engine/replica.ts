@@ -143,6 +143,12 @@ export class Replica implements ReplicaView {
   private syncCoveredStreamSeq = 0;
   /** While Inconsistent: the generation the resync brings us to (0 after a restart). */
   private syncTowardUuid = 0;
+  /**
+   * While Inconsistent: the generation our data holds outside the running bitmap resync's
+   * bits (our current UUID when the first bitmap-based syncStart made us Inconsistent); 0
+   * for a full sync, after invalidate or a restart (unknown: the next resync is full).
+   */
+  private syncBaseUuid = 0;
   /** As Primary: our write stream's id (unique, minted at promotion). */
   private streamId = 0;
   /** The stream we last received writes from (or wrote, as Primary) and how far. */
@@ -1415,6 +1421,7 @@ export class Replica implements ReplicaView {
       discardMyData: p.discardMyData,
       connectedMask: this.connectedMask(),
       syncTowardUuid: this.disk === "Inconsistent" ? this.syncTowardUuid : 0,
+      syncBaseUuid: this.disk === "Inconsistent" ? this.syncBaseUuid : 0,
       streamId: this.role === "Primary" ? this.streamId : this.followedStream,
       streamSeq: this.role === "Primary" ? this.writeSeqNext - 1 : this.followedSeq,
     };
@@ -1464,6 +1471,7 @@ export class Replica implements ReplicaView {
       reply,
       connectedMask: s.connectedMask,
       syncTowardUuid: s.syncTowardUuid,
+      syncBaseUuid: s.syncBaseUuid,
       streamId: s.streamId,
       streamSeq: s.streamSeq,
     };
@@ -1598,6 +1606,7 @@ export class Replica implements ReplicaView {
         uuids: sent.uuids,
         bitsForOther: sent.bitsForYou,
         syncTowardUuid: sent.syncTowardUuid,
+        syncBaseUuid: sent.syncBaseUuid,
         upToDate: sent.disk === "UpToDate",
         streamId: sent.streamId,
         streamSeq: sent.streamSeq,
@@ -1611,6 +1620,7 @@ export class Replica implements ReplicaView {
         uuids: m.uuids,
         bitsForOther: m.bitsForYou,
         syncTowardUuid: m.syncTowardUuid ?? 0,
+        syncBaseUuid: m.syncBaseUuid ?? 0,
         upToDate: m.disk === "UpToDate",
         streamId: m.streamId ?? 0,
         streamSeq: m.streamSeq ?? 0,
@@ -1682,6 +1692,7 @@ export class Replica implements ReplicaView {
         break;
       case "source":
         p.syncFull = d.full;
+        p.syncJoined = d.row === "@JB";
         this.setReplication(p, "WFBitMapS");
         break;
       case "target":
@@ -1903,11 +1914,16 @@ export class Replica implements ReplicaView {
     const full = resumed || caughtUp ? false : p.syncFull;
     // A Primary's own bits (its writes the target missed, e.g. lost with a broken link) stand
     // whatever another source sent the target: that source may have read those blocks
-    // before it received the writes.
+    // before it received the writes. So do ours when the target joined us in the middle of a
+    // bitmap resync from another source (@JB) and we are not behind that source in the write
+    // stream we both followed: on our generation, our bits for it are writes it missed (a
+    // Primary told us which), possibly after the other source read those blocks.
     const own = new Bitmap(
       this.config.sizeBlocks,
       this.role === "Primary" ? p.bitmap.toBytes() : undefined,
     );
+    const joined =
+      p.syncJoined && !full ? new Bitmap(this.config.sizeBlocks, p.bitmap.toBytes()) : undefined;
     if (full) {
       p.bitmap.setAll();
       this.persist({
@@ -1935,6 +1951,7 @@ export class Replica implements ReplicaView {
       const count = Math.min(covered[i + 1]!, this.config.sizeBlocks - first);
       for (let b = first; b < first + count; b++) {
         if (own.isSet(b) || (!behind && this.othersLack(p, b))) continue;
+        if (!behind && joined?.isSet(b) === true) continue;
         p.bitmap.clear(b);
       }
     }
@@ -1960,7 +1977,7 @@ export class Replica implements ReplicaView {
     this.send(p.peer, { type: "syncStart", uuids: this.uuidSet(), full });
   }
 
-  private onSyncStart(p: PeerState): void {
+  private onSyncStart(p: PeerState, full: boolean): void {
     if (!this.diskful || this.disk === "Diskless") return;
     // Decided on a handshake we have since asked to redo: the new one decides.
     if (!p.handshakeDone) return;
@@ -1991,6 +2008,11 @@ export class Replica implements ReplicaView {
         q.replication === "PausedSyncS";
       if (q !== p && serving) this.dropPeer(q, true);
     }
+    // Outside the bits of a bitmap resync our data stays on our generation; a second bitmap
+    // source of the same round keeps the base the first one found, a full sync loses it.
+    const wasInconsistent = this.disk === "Inconsistent";
+    if (full) this.syncBaseUuid = 0;
+    else if (!wasInconsistent) this.syncBaseUuid = this.sbCurrentUuid;
     this.consistent = false;
     this.wasUpToDate = false;
     this.setDisk("Inconsistent");
@@ -2467,7 +2489,7 @@ export class Replica implements ReplicaView {
       case "bitmap":
         return this.onBitmap(p, m);
       case "syncStart":
-        return this.onSyncStart(p);
+        return this.onSyncStart(p, m.full);
       case "resyncRequest":
         return this.onResyncRequest(p, m.block, m.blockCount);
       case "checksumRequest":
@@ -2703,6 +2725,7 @@ export class Replica implements ReplicaView {
       return this.adminDone(commandId, false, "Need access to UpToDate data");
     this.consistent = false;
     this.wasUpToDate = false;
+    this.syncBaseUuid = 0;
     this.setDisk("Inconsistent");
     this.persistSuperblock();
     // Reconnect so that the handshake picks a full sync from an UpToDate peer.

@@ -33,6 +33,7 @@
 //! - `state.judged` optional: which of the receiver's requests the sender has judged.
 //! - `ReplicaView.nextUuid`: the generation a pending superblock write makes current.
 //! - `PeerView.awaitsPeerAck(block)`: a received write on the block still awaits its peer ack.
+//! - `state.syncBaseUuid` optional (a SyncTarget's generation outside its bitmaps).
 //! - `AdminCommand` `down`: clean detach that leaves an empty activity log (additive).
 
 /** A node's id inside a resource: 0..31, as in DRBD. */
@@ -401,6 +402,11 @@ export type PeerMessage =
       readonly connectedMask: number;
       /** While Inconsistent: the generation an interrupted resync was bringing it to. */
       readonly syncTowardUuid?: number;
+      /**
+       * While Inconsistent under a bitmap resync: the generation its data holds outside the
+       * bitmaps (0 or absent: unknown, e.g. a full sync).
+       */
+      readonly syncBaseUuid?: number;
       /**
        * Renegotiation on a live link: a request (reply=false) carries a new id, its answer
        * (reply=true) echoes it; other state messages carry none (0 or absent).

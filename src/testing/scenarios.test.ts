@@ -400,3 +400,44 @@ test(
     assert.equal(payloadWriteId(t.node(1).disk.peekBlock(5), 0, 5), older!.write!.writeId + 1);
   },
 );
+
+test(
+  "resync: a restarted Secondary's second source moves only its activity-log extents, not a full sync (R=3)",
+  { skip },
+  () => {
+    const t = createTestCluster({ nodes: "DDD", sizeBlocks: 256, engine: { quorum: "majority" } });
+    connectAll(t);
+    promote(t, 0);
+    // Seven extents of four blocks: n2's activity log is full of hot extents.
+    writeBlocks(t, 0, 0, 28);
+    waitDone(t, [t.flush(0)]);
+    // Keep the Primary writing while n2 dies and comes back.
+    const open = [t.write(0, 1, 2), t.write(0, 9, 1)];
+    t.node(2).crash();
+    t.node(2).restart();
+    const marked = Math.max(
+      t.node(2).view()!.peer(0)!.bitmap.count(),
+      t.node(2).view()!.peer(1)!.bitmap.count(),
+    );
+    assert.ok(marked > 0 && marked <= 28, `n2 marks its hot extents: ${marked}`);
+    const moved = new Map<NodeId, number>();
+    const starts: string[] = [];
+    t.onSend = (from, to, message) => {
+      if (to !== 2) return;
+      if (message.type === "syncStart") starts.push(`n${from} full=${message.full}`);
+      let blocks = 0;
+      if (message.type === "resyncReply" && message.ok && message.data !== undefined)
+        blocks = message.data.length / blockSizeBytes;
+      else if (message.type === "inSync") blocks = message.blockCount;
+      moved.set(from, (moved.get(from) ?? 0) + blocks);
+    };
+    waitDone(t, open);
+    converge(t);
+    for (const [from, blocks] of moved) {
+      assert.ok(
+        blocks <= 28 + 3,
+        `n${from} moved ${blocks} blocks to n2 (syncStarts: ${starts.join(", ")}), at most the activity log's worth`,
+      );
+    }
+  },
+);

@@ -67,6 +67,7 @@ const arbitraries: { [K in WireMessage["type"]]: fc.Arbitrary<Extract<WireMessag
         judged: u64,
         streamId: u64,
         streamSeq: u64,
+        syncBaseUuid: u64,
       },
       {
         requiredKeys: [

@@ -117,6 +117,7 @@ export const messageFieldNames: {
     judged: true,
     streamId: true,
     streamSeq: true,
+    syncBaseUuid: true,
   },
   data: { seq: true, epoch: true, firstBlock: true, data: true, ack: true, targets: true },
   recvAck: { seq: true },

@@ -156,6 +156,11 @@ export const messageSpecs: readonly MessageSpec[] = [
         "the write stream the sender last followed (a Primary: its own), 0: none",
       ),
       f("streamSeq", { kind: "optU64" }, "the highest write sequence received from that stream"),
+      f(
+        "syncBaseUuid",
+        { kind: "optU64" },
+        "while Inconsistent under a bitmap resync: the generation its data holds outside the bitmaps, 0: unknown",
+      ),
     ],
   },
   {
