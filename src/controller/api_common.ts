@@ -15,7 +15,7 @@ import {
 } from "./api_call_rc.js";
 import type { JsonValue } from "./json.js";
 import { ObjectReader, type Query } from "./input.js";
-import type { ControllerStore, Props } from "./store/store.js";
+import type { ControllerStore, Props, ProviderKind } from "./store/store.js";
 
 export interface ApiContext {
   store: ControllerStore;
@@ -211,6 +211,23 @@ export const layerTypes = [
   "CACHE",
   "BCACHE",
 ] as const;
+
+/** Storage provider kinds, as LINSTOR names them (storage pools, select filters). */
+export const providerKinds: readonly ProviderKind[] = [
+  "DISKLESS",
+  "LVM",
+  "LVM_THIN",
+  "ZFS",
+  "ZFS_THIN",
+  "FILE",
+  "FILE_THIN",
+  "SPDK",
+  "EBS_TARGET",
+  "EBS_INIT",
+  "REMOTE_SPDK",
+  "EXOS",
+  "STORAGE_SPACES",
+];
 
 /** Volume numbers run 0..65535, as LINSTOR's do. */
 export const volumeNumberMax = 65535;

@@ -12,6 +12,7 @@ import {
   modifyProps,
   okRc,
   param,
+  providerKinds,
   rcReply,
   type ApiContext,
   type ApiRequest,
@@ -33,21 +34,6 @@ import {
 
 const nodeTypes: readonly NodeType[] = ["CONTROLLER", "SATELLITE", "COMBINED", "AUXILIARY"];
 const encryptionTypes: readonly EncryptionType[] = ["PLAIN", "SSL"];
-export const providerKinds: readonly ProviderKind[] = [
-  "DISKLESS",
-  "LVM",
-  "LVM_THIN",
-  "ZFS",
-  "ZFS_THIN",
-  "FILE",
-  "FILE_THIN",
-  "SPDK",
-  "EBS_TARGET",
-  "EBS_INIT",
-  "REMOTE_SPDK",
-  "EXOS",
-  "STORAGE_SPACES",
-];
 const thinKinds: ReadonlySet<ProviderKind> = new Set(["LVM_THIN", "ZFS_THIN", "FILE_THIN"]);
 const snapshotKinds: ReadonlySet<ProviderKind> = new Set([
   "LVM_THIN",
