@@ -213,25 +213,22 @@ export class NodeDaemon {
         const line = pending.slice(0, nl).trim();
         pending = pending.slice(nl + 1);
         if (line === "") continue;
-        if (line.replace(/\s/g, "") === '{"command":"events"}') {
+        const value = parseJsonLine(line);
+        if (isEventsRequest(value)) {
           chain = chain.then(() => this.subscribe(socket));
           continue;
         }
         chain = chain.then(async () => {
-          const response = await this.handleLine(line);
+          const response = await this.handleValue(value);
           if (!socket.destroyed) socket.write(JSON.stringify(response) + "\n");
         });
       }
     });
   }
 
-  private async handleLine(line: string): Promise<AdminResponse> {
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      return { ok: false, error: "the request is not JSON" };
-    }
+  /** One parsed request line (`notJson` when it did not parse) to its response. */
+  private async handleValue(value: unknown): Promise<AdminResponse> {
+    if (value === notJson) return { ok: false, error: "the request is not JSON" };
     const request = parseAdminRequest(value);
     if (typeof request === "string") return { ok: false, error: request };
     const id = request.id !== undefined ? { id: request.id } : {};
@@ -279,4 +276,22 @@ function isAlive(socketPath: string): Promise<boolean> {
     });
     s.once("error", () => resolve(false));
   });
+}
+
+/** What parseJsonLine returns for a line that is not JSON. */
+const notJson: unique symbol = Symbol("not JSON");
+
+function parseJsonLine(line: string): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch {
+    return notJson;
+  }
+}
+
+/** `{"command":"events"}`: the one request that turns a connection into a stream. */
+function isEventsRequest(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && (value as { command?: unknown }).command === "events";
 }
