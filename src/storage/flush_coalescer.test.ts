@@ -106,6 +106,22 @@ test("flush-ahead: after a streak of write-then-flush, the write starts the sync
   assert.equal(h.started(), before);
 });
 
+test("whenIdle waits for every running sync, flush-aheads included", () => {
+  const h = harness();
+  let idle = 0;
+  h.c.whenIdle(() => idle++);
+  assert.equal(idle, 1, "nothing running: at once");
+  h.c.written();
+  flush(h.c);
+  h.c.written();
+  flush(h.c);
+  h.c.whenIdle(() => idle++);
+  h.finishOldest();
+  assert.equal(idle, 1, "one sync still runs");
+  h.finishOldest();
+  assert.equal(idle, 2);
+});
+
 test("flush-ahead off: a write never starts a sync", () => {
   const h = harness(false);
   for (let i = 0; i < 10; i++) {

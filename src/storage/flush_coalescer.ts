@@ -61,6 +61,8 @@ export class FlushCoalescer {
   private inFlight = 0;
   /** The error of a sync nobody waited for, owed to the next flush. */
   private owedError: NodeJS.ErrnoException | null = null;
+  /** Called once no sync runs any more (see whenIdle). */
+  private idleWaiters: (() => void)[] = [];
   private writesSinceFlush = 0;
   private streak = 0;
   private started = 0;
@@ -72,9 +74,10 @@ export class FlushCoalescer {
     this.later = options.later ?? ((fn) => setImmediate(fn));
   }
 
-  /** Syncs started and not yet finished. */
-  get syncsInFlight(): number {
-    return this.inFlight;
+  /** Calls `cb` once no sync is running (at once if none is): before the descriptor closes. */
+  whenIdle(cb: () => void): void {
+    if (this.inFlight === 0) cb();
+    else this.idleWaiters.push(cb);
   }
 
   /** Syncs started so far (for tests and metrics). */
@@ -135,5 +138,7 @@ export class FlushCoalescer {
     if (!err && s.covers > this.durableThrough) this.durableThrough = s.covers;
     if (err && s.waiters.length === 0) this.owedError = err;
     for (const cb of s.waiters) cb(err);
+    if (this.inFlight === 0 && this.idleWaiters.length > 0)
+      for (const cb of this.idleWaiters.splice(0)) cb();
   }
 }

@@ -279,7 +279,7 @@ export class LocalVolume implements BlockDevice {
     if (!this.readOnly) {
       await new Promise<void>((resolve) => this.flushes.flush(() => resolve()));
       // A flush-ahead still running must not meet a closed (or reused) descriptor.
-      while (this.flushes.syncsInFlight > 0) await new Promise((resolve) => setImmediate(resolve));
+      await new Promise<void>((resolve) => this.flushes.whenIdle(resolve));
     }
     if (this.fdSync !== this.fd) fs.closeSync(this.fdSync);
     fs.closeSync(this.fd);
