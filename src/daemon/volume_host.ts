@@ -152,6 +152,9 @@ export class VolumeHost {
   private readonly syncStartBits = new Map<NodeId, number>();
   /** PEM material of `tls yes` (read by the resource at `up`), for the links we dial. */
   private tls: PeerTlsOptions | undefined;
+  private listener: PeerListener | undefined;
+  /** Unregisters our dialing links from the listener's knock table, per peer. */
+  private readonly knockRegistrations = new Map<NodeId, () => void>();
 
   constructor(
     private readonly file: ResourceFile,
@@ -182,6 +185,7 @@ export class VolumeHost {
   attach(listener: PeerListener, tls: PeerTlsOptions | undefined): void {
     assert(this.replica === null, "attach once");
     this.tls = tls;
+    this.listener = listener;
     const nodeId = this.self.nodeId;
     const overrides: Record<string, number> = {};
     let persisted: PersistedMeta | undefined;
@@ -436,10 +440,16 @@ export class VolumeHost {
           this.linkCallbacks(peer, this.generation),
         );
         this.links.set(peer, link);
+        const unregister = this.listener?.dialsOut(link);
+        if (unregister !== undefined) this.knockRegistrations.set(peer, unregister);
       }
     } else {
       const link = this.links.get(peer);
-      if (link !== undefined) link.adoptIncoming = true;
+      if (link !== undefined) {
+        link.adoptIncoming = true;
+        // The peer dials us; it may be deep in its backoff after we were away for long.
+        if (!link.isConnected) PeerLink.knock(this.peerAddress(peer), this.linkOptions(peer));
+      }
     }
   }
 
@@ -453,6 +463,8 @@ export class VolumeHost {
     if (link === undefined) return;
     if (this.self.nodeId < peer) {
       this.links.delete(peer);
+      this.knockRegistrations.get(peer)?.();
+      this.knockRegistrations.delete(peer);
       link.close();
     } else {
       link.adoptIncoming = false;
@@ -574,6 +586,8 @@ export class VolumeHost {
     this.timer = undefined;
     for (const link of this.links.values()) link.close();
     this.links.clear();
+    for (const unregister of this.knockRegistrations.values()) unregister();
+    this.knockRegistrations.clear();
     this.wanted.clear();
     for (const request of this.requests.values())
       request.done(ioError("ESHUTDOWN", "the volume was detached"));

@@ -251,3 +251,39 @@ test(
     }
   },
 );
+
+test("peer link: a knock from the accepting side makes the dialer dial at once", async () => {
+  // The dialer's backoff is long (30 s or more after its first refused attempt); the peer
+  // coming back knocks on the dialer's own listener, and the link is up long before that.
+  const own = await PeerListener.listen({ host: "127.0.0.1", port: 0 });
+  const probe = await PeerListener.listen({ host: "127.0.0.1", port: 0 });
+  const port = probe.port;
+  await probe.close();
+  const { a, b } = pair("s3cret", "s3cret");
+  const logs: string[] = [];
+  const slow = { reconnectDelayMsMin: 60_000, reconnectDelayMsMax: 60_000 };
+  const ra = recorder();
+  const dialer = PeerLink.dial(
+    { host: "127.0.0.1", port },
+    { ...a, ...slow, logger: captureLogger(logs) },
+    ra,
+  );
+  const unregister = own.dialsOut(dialer);
+  let back: PeerListener | undefined;
+  let accepted: PeerLink | undefined;
+  try {
+    await until("the first attempt refused", () => logs.some((l) => l.includes("reconnecting")));
+    back = await PeerListener.listen({ host: "127.0.0.1", port });
+    const quiet = createLogger({ write: () => {} });
+    accepted = back.accept({ ...b, logger: quiet }, recorder());
+    PeerLink.knock({ host: "127.0.0.1", port: own.port }, { ...b, logger: quiet });
+    await until("connected after the knock", () => dialer.isConnected && accepted!.isConnected);
+    assert.equal(ra.connects, 1);
+  } finally {
+    unregister();
+    dialer.close();
+    accepted?.close();
+    await back?.close();
+    await own.close();
+  }
+});

@@ -333,15 +333,38 @@ export class PeerLink {
     this.channel?.close("link closed locally");
   }
 
+  /**
+   * Dialing links only: dials now instead of waiting out the backoff, unless a connection is
+   * up or being made. A peer that comes back asks for this with a knock (`knock`), so it
+   * connects at once rather than after up to connect-int.
+   */
+  dialNow(): void {
+    if (this.address === undefined || this.closed || this.channel !== undefined) return;
+    clearTimeout(this.reconnectTimer);
+    this.attempt = 0;
+    this.log.debug("dialing now: the peer knocked");
+    this.connect();
+  }
+
+  /**
+   * Asks the peer at `address`, which dials us (it has the lower node id), to dial now: sends
+   * our hello, which its listener answers by refusing the connection and dialing. Nothing is
+   * authenticated or changed by a knock; at worst the peer dials early.
+   */
+  static knock(address: PeerAddress, options: PeerLinkOptions): void {
+    const ch = new Channel(openSocket(address, options.tls), options.logger ?? createLogger());
+    const timeoutMs = options.handshakeTimeoutMs ?? 10000;
+    ch.send(helloFor(options));
+    expect(ch, "hello", timeoutMs).then(
+      () => ch.close("knock answered"),
+      () => ch.close("knock answered"),
+    );
+  }
+
   private connect(): void {
     assert(this.address !== undefined, "only dialing links connect");
     if (this.closed) return;
-    const { host, port } = this.address;
-    const t = this.options.tls;
-    const socket = t
-      ? tls.connect({ host, port, cert: t.cert, key: t.key, ca: t.ca, checkServerIdentity })
-      : net.connect({ host, port });
-    this.run(socket, undefined);
+    this.run(openSocket(this.address, this.options.tls), undefined);
   }
 
   /** @internal Called by the listener with a connection whose hello names this link. */
@@ -458,6 +481,13 @@ export class PeerLink {
   }
 }
 
+function openSocket(address: PeerAddress, t: PeerTlsOptions | undefined): net.Socket {
+  const { host, port } = address;
+  return t
+    ? tls.connect({ host, port, cert: t.cert, key: t.key, ca: t.ca, checkServerIdentity })
+    : net.connect({ host, port });
+}
+
 /** Peers are trusted by CA and shared secret, and addressed by IP: no host name check. */
 function checkServerIdentity(): undefined {
   return undefined;
@@ -475,6 +505,7 @@ export interface PeerListenerOptions {
 /** Accepts peer connections and hands each to the link its hello names. */
 export class PeerListener {
   private readonly links = new Map<string, PeerLink>();
+  private readonly dialers = new Map<string, PeerLink>();
   private readonly sockets = new Set<net.Socket>();
   private readonly log: Logger;
 
@@ -520,6 +551,19 @@ export class PeerListener {
     return link;
   }
 
+  /**
+   * Registers a link of ours that dials `options.peerNodeId`: a knock from that peer (its
+   * hello arriving here) makes the link dial at once. Returns the unregistration.
+   */
+  dialsOut(link: PeerLink): () => void {
+    const o = link.options;
+    const key = `${o.resourceName}\0${o.peerNodeId}\0${o.nodeId}`;
+    this.dialers.set(key, link);
+    return () => {
+      if (this.dialers.get(key) === link) this.dialers.delete(key);
+    };
+  }
+
   /** Stops listening and drops every connection (links stay registered but idle). */
   close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
@@ -534,6 +578,13 @@ export class PeerListener {
       (hello) => {
         const key = `${hello.resourceName}\0${hello.nodeId}\0${hello.peerNodeId}`;
         const link = this.links.get(key);
+        const dialer = this.dialers.get(key);
+        if (link === undefined && dialer !== undefined) {
+          // A knock: the peer is back and we are the side that dials.
+          ch.reject(rejectReason.shutdown, "dialing you now", "MIRRA_E_PROTOCOL");
+          dialer.dialNow();
+          return;
+        }
         if (link === undefined) {
           this.log.warn("peer connection for an unknown resource or node refused", {
             resource: hello.resourceName,
