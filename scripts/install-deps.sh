@@ -5,12 +5,27 @@
 # the bench's charts. Meant for root on a bare Debian 12; idempotent: it asks apt
 # only for what is missing and runs `apt-get update` at most once, only when it must install.
 # Exits non-zero when a package cannot be installed or a tool is still missing afterwards.
+#
+# --bench-peers also installs the bench's single-host Ceph peer (`ceph-rbd`): about 400 MB of
+# packages that only `mirra bench` uses, so the test suite never asks for them. Installing them
+# starts no daemon and writes no cluster configuration; the bench builds its own, in its work
+# directory, and passes it explicitly (-c / CEPH_CONF), never /etc/ceph.
 set -euo pipefail
+
+usage() { printf 'usage: %s [--bench-peers]\n' "$0"; }
+bench_peers=0
+for arg in "$@"; do
+  case $arg in
+    --bench-peers) bench_peers=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
 
 # Each entry is "package:command", where the command proves the package is usable. nbdfuse is
 # a virtual package in Debian 12, provided by libnbd-bin, so it is checked by its command.
 # python3-libnbd is nbdsh (the tests drive TRIM, WRITE_ZEROES, FUA and FLUSH through it).
-readonly wanted=(
+wanted=(
   "fio:fio"
   "libnbd-bin:nbdinfo"
   "libnbd-bin:nbdcopy"
@@ -30,6 +45,19 @@ readonly wanted=(
   "make:make"
   "g++:g++"
 )
+# ceph-rbd: a monitor, a manager and OSDs, the `ceph`/`rbd` tools and monmaptool (ceph-base, a
+# dependency of ceph-mon). fio's rbd engine uses librbd1, which Debian's fio already depends on.
+readonly bench_peer_packages=(
+  "ceph-mon:ceph-mon"
+  "ceph-mgr:ceph-mgr"
+  "ceph-osd:ceph-osd"
+  "ceph-common:ceph"
+  "ceph-common:rbd"
+  "ceph-base:monmaptool"
+)
+if [[ $bench_peers -eq 1 ]]; then
+  wanted+=("${bench_peer_packages[@]}")
+fi
 
 log() { printf 'install-deps: %s\n' "$*"; }
 

@@ -43,6 +43,15 @@ export function shellQuote(args: readonly string[]): string {
     .join(" ");
 }
 
+/** `shellQuote` with environment assignments in front, as a shell reads `VAR=value cmd`. */
+export function shellQuoteWithEnv(
+  env: Readonly<Record<string, string>>,
+  args: readonly string[],
+): string {
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${shellQuote([v])}`);
+  return [...vars, shellQuote(args)].join(" ");
+}
+
 /** Keeps the last `capturedBytesMax` characters of a stream. */
 class Capture {
   private text = "";

@@ -27,5 +27,11 @@ export {
   type RunBenchExtras,
 } from "./run.js";
 export type { BenchReport, NotRunRecord, RunRecord, WorkloadSummary } from "./report.js";
-export { defaultTargets, mirraTarget, nbdkitTarget, type TargetConfig } from "./targets.js";
+export {
+  defaultTargets,
+  mirraTarget,
+  nbdkitTarget,
+  TargetUnavailableError,
+  type TargetConfig,
+} from "./targets.js";
 export { workloads, type Workload } from "./workloads.js";

@@ -9,13 +9,15 @@
 //! (the daemon aborts on client disconnect with one), and a glibc mmap threshold so that QEMU
 //! does not map and unmap a buffer for every request of 128K or more.
 //!
-//! ceph-rbd: detection only in this version (see `cephUnavailable`).
+//! ceph-rbd: a throwaway single-host Ceph cluster (see ceph.ts) in the bench's work directory,
+//! its RBD image measured through fio's rbd engine (librbd), not NBD.
 
 import { truncate, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 
 import { freePort } from "../io/free_port.js";
+import { CephCluster, cephOsdCount } from "./ceph.js";
 import { findExecutable, runCommand, startServer, type RunningServer } from "./child.js";
 import { canConnectUnix, type BenchTarget, type TargetConfig } from "./targets.js";
 import { nbdEngineArgs } from "./workloads.js";
@@ -129,45 +131,63 @@ export const qemuQuorumTarget: TargetConfig = {
   },
 };
 
-/** Debian's single-host Ceph needs these daemons and the `ceph` admin tool. */
+/** Debian's single-host Ceph needs these daemons and tools, by the package that ships each. */
 const cephTools: Readonly<Record<string, string>> = {
   "ceph-mon": "ceph-mon",
   "ceph-mgr": "ceph-mgr",
   "ceph-osd": "ceph-osd",
   ceph: "ceph-common",
+  rbd: "ceph-common",
+  monmaptool: "ceph-base",
+  setpriv: "util-linux",
 };
 
 /** Whether this fio was built with the rbd engine (Debian's is, linked to librbd). */
 async function fioHasRbd(): Promise<boolean> {
-  const r = await runCommand("fio", ["--enghelp"], { timeoutMs: 10_000 });
-  return r.code === 0 && /^\s*rbd\s*$/m.test(r.stdout);
+  // No fio at all (runCommand rejects) lacks the engine too.
+  const r = await runCommand("fio", ["--enghelp"], { timeoutMs: 10_000 }).catch(() => null);
+  return r !== null && r.code === 0 && /^\s*rbd\s*$/m.test(r.stdout);
 }
 
 /**
- * Why the Ceph peer cannot run here, found at run time. A single-host cluster (one monitor,
- * one manager, three BlueStore OSDs on sparse files, RBD pool of size 3) is not built by this
- * version even when everything is installed, and the reason then says exactly that.
+ * Why the Ceph peer cannot run here, or null when it can: a missing package (with the command
+ * that installs it) or an fio without the rbd engine. Whether the cluster then becomes healthy
+ * is only found by building it (`CephCluster.start`).
  */
-export async function cephUnavailable(): Promise<string> {
-  const missing = await missingTools(cephTools);
-  const rbd = await fioHasRbd();
+export async function cephUnavailable(): Promise<string | null> {
   const parts: string[] = [];
-  if (missing.length > 0) parts.push(`not installed: ${missing.join(", ")}`);
-  parts.push(rbd ? "fio has the rbd engine" : "fio lacks the rbd engine (`fio --enghelp`)");
-  if (missing.length === 0 && rbd)
-    parts.push("the single-host cluster setup is not implemented in this version of mirra bench");
-  return parts.join("; ");
+  const missing = await missingTools(cephTools);
+  if (missing.length > 0)
+    parts.push(
+      `not installed: ${missing.join(", ")} (as root: \`scripts/install-deps.sh --bench-peers\`)`,
+    );
+  if (!(await fioHasRbd())) parts.push("fio lacks the rbd engine (`fio --enghelp`)");
+  return parts.length === 0 ? null : parts.join("; ");
 }
 
 export const cephRbdTarget: TargetConfig = {
   name: "ceph-rbd",
   description:
-    "single-host Ceph (1 mon, 1 mgr, 3 BlueStore OSDs on files, RBD pool size 3 min_size 2), " +
-    "fio's rbd engine",
+    `single-host Ceph (1 mon, 1 mgr, ${cephOsdCount} BlueStore OSDs on sparse files, auth none, ` +
+    "RBD pool size 3 min_size 2, rbd cache off), fio's rbd engine. A write completes once all " +
+    "three OSDs committed it to disk (BlueStore writes O_DIRECT and flushes), unlike the " +
+    "page-cache servers; the OSDs share this one machine's disk and cores with fio, unlike " +
+    "any real Ceph deployment",
   unavailable: cephUnavailable,
-  start(): Promise<BenchTarget> {
-    return cephUnavailable().then((reason) => {
-      throw new Error(`ceph-rbd cannot start: ${reason}`);
-    });
+  async start(dir: string, sizeBytes: number): Promise<BenchTarget> {
+    const version = (await runCommand("ceph", ["--version"])).stdout.trim();
+    const cluster = await CephCluster.start(join(dir, "ceph"), sizeBytes);
+    const seconds = (cluster.setupMs / 1000).toFixed(1);
+    return {
+      name: "ceph-rbd",
+      engineArgs: cluster.engineArgs,
+      env: cluster.env,
+      commandLine: [
+        `# ${version}; cluster built in ${seconds} s; ${cluster.health}`,
+        ...cluster.commands,
+      ].join("\n"),
+      backingFile: join(dir, "ceph", "osd", "ceph-0.block"),
+      stop: () => cluster.stop(),
+    };
   },
 };

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { ChartError, writeCharts } from "./chart.js";
-import { describeResult, runCommand, shellQuote } from "./child.js";
+import { describeResult, runCommand, shellQuoteWithEnv } from "./child.js";
 import { parseFioFigures } from "./fio_json.js";
 import { machineFacts } from "./machine.js";
 import type { BenchOptions } from "./options.js";
@@ -23,7 +23,12 @@ import {
   type RunRecord,
   type ServerInfo,
 } from "./report.js";
-import { defaultTargets, type BenchTarget, type TargetConfig } from "./targets.js";
+import {
+  defaultTargets,
+  TargetUnavailableError,
+  type BenchTarget,
+  type TargetConfig,
+} from "./targets.js";
 import { fioArgs, prefillArgs } from "./workloads.js";
 import { formatSize } from "../stdx/units.js";
 
@@ -47,8 +52,15 @@ export async function fio(
   args: readonly string[],
   timeoutMs: number,
   signal?: AbortSignal,
+  env: Readonly<Record<string, string>> = {},
 ): Promise<string> {
-  const r = await runCommand("fio", args, { timeoutMs, signal });
+  // setpriv (util-linux) kills fio if the bench dies first: fio blocked on a vanished Ceph
+  // cluster would otherwise wait forever. The recorded command lines are fio's alone.
+  const r = await runCommand("setpriv", ["--pdeathsig", "KILL", "fio", ...args], {
+    timeoutMs,
+    signal,
+    env: { ...process.env, ...env },
+  });
   if (r.code !== 0 || r.timedOut) throw new Error(`fio failed\n${describeResult(r)}`);
   return r.stdout;
 }
@@ -99,13 +111,14 @@ async function startAll(
       target = await config.start(dir, sizeBytes);
       const args = prefillArgs(target.engineArgs, sizeBytes);
       hooks.step({ phase: "setup", label: `prefilling ${name} (${formatSize(sizeBytes)})` });
-      await fio(args, fioMarginMs + (sizeBytes / prefillBytesPerSecondMin) * 1000, hooks.signal);
+      const timeoutMs = fioMarginMs + (sizeBytes / prefillBytesPerSecondMin) * 1000;
+      await fio(args, timeoutMs, hooks.signal, target.env);
       started.push(target);
       servers.push({
         name,
         description,
         commandLine: target.commandLine,
-        prefillCommandLine: shellQuote(["fio", ...args]),
+        prefillCommandLine: shellQuoteWithEnv(target.env ?? {}, ["fio", ...args]),
       });
     } catch (err) {
       if (hooks.signal?.aborted) {
@@ -114,6 +127,11 @@ async function startAll(
       }
       await target?.stop();
       const why = err instanceof Error ? err.message : String(err);
+      if (err instanceof TargetUnavailableError) {
+        hooks.log(`${name}: not run: ${why}`);
+        notRun.push({ name, description, kind: "unavailable", reason: why });
+        continue;
+      }
       hooks.log(`${name}: FAILED to start or prefill\n${why}`);
       notRun.push({ name, description, kind: "failed", reason: why });
     }
@@ -150,7 +168,7 @@ async function measure(
           randSeed,
         });
         const base = { workload: workload.name, config: target.name, repeat, randSeed };
-        const commandLine = shellQuote(["fio", ...args]);
+        const commandLine = shellQuoteWithEnv(target.env ?? {}, ["fio", ...args]);
         const what = `${workload.name} on ${target.name}, repeat ${repeat}`;
         const label = `[${runs.length + 1}/${total}] ${what}`;
         onStep({
@@ -162,7 +180,7 @@ async function measure(
         });
         try {
           const figures = parseFioFigures(
-            await fio(args, options.durationSeconds * 1000 + fioMarginMs, signal),
+            await fio(args, options.durationSeconds * 1000 + fioMarginMs, signal, target.env),
           );
           runs.push({ ...base, commandLine, figures, error: null });
           log(

@@ -19,6 +19,8 @@ export interface BenchTarget {
   readonly name: string;
   /** How fio reaches it: `--ioengine=nbd --uri=...`, or for `raw` the file and its engine. */
   readonly engineArgs: readonly string[];
+  /** Environment fio needs besides its arguments (CEPH_CONF for the rbd engine). */
+  readonly env?: Readonly<Record<string, string>>;
   /** The exact command line that started the server. */
   readonly commandLine: string;
   readonly backingFile: string;
@@ -36,6 +38,15 @@ export interface TargetConfig {
    */
   unavailable?(): Promise<string | null>;
   start(dir: string, sizeBytes: number): Promise<BenchTarget>;
+}
+
+/**
+ * Thrown by `TargetConfig.start` when the configuration cannot run on this machine for a reason
+ * found only by trying (a cluster that never becomes healthy here): the report says "not run"
+ * with this message, as for a missing tool, rather than "FAILED to start".
+ */
+export class TargetUnavailableError extends Error {
+  override name = "TargetUnavailableError";
 }
 
 /** Deadline for a server to come up; generous because CI machines are shared. */
