@@ -102,12 +102,15 @@ export const rcCode = {
   FAIL_POOL_EXHAUSTED_TCP_PORT: 802,
   FAIL_POOL_EXHAUSTED_NODE_ID: 803,
   FAIL_UNDECIDABLE_AUTOPLACMENT: 985,
+  FAIL_INSUFFICIENT_REPLICA_COUNT: 991,
   FAIL_NOT_ENOUGH_NODES: 996,
   FAIL_IN_USE: 997,
   FAIL_UNKNOWN_ERROR: 998,
   FAIL_IMPL_ERROR: 999,
   WARN_DEL_UNSET_PROP: 1005,
   WARN_RSC_ALREADY_DEPLOYED: 1006,
+  WARN_RSC_ALREADY_HAS_DISK: 1007,
+  WARN_RSC_ALREADY_DISKLESS: 1008,
   WARN_NOT_ENOUGH_NODES_FOR_TIE_BREAKER: 1013,
   INFO_NO_RSC_SPAWNED: 10000,
   INFO_TIE_BREAKER_CREATED: 10003,
@@ -146,6 +149,8 @@ export interface ApiCallRc {
   cause?: string;
   details?: string;
   correction?: string;
+  /** Error reports written for this failure (`GET /v1/error-reports/{id}`). */
+  errorReportIds?: readonly string[];
   /** Names of the objects involved, under LINSTOR's keys ("Node", "RscDfn", "VlmNr", ...). */
   objRefs?: Record<string, string>;
 }
@@ -184,6 +189,7 @@ export function apiCallRcJson(rc: ApiCallRc, createdAt: string): JsonValue {
     cause: rc.cause,
     details: rc.details,
     correction: rc.correction,
+    error_report_ids: rc.errorReportIds,
     obj_refs: rc.objRefs,
     created_at: createdAt,
   };

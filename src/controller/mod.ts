@@ -11,3 +11,7 @@ export { ApiCallError, retCode, httpStatusOf } from "./api_call_rc.js";
 export type { ApiCallRc } from "./api_call_rc.js";
 export { toJson } from "./json.js";
 export type { JsonValue } from "./json.js";
+export { EventBus } from "./events.js";
+export type { ControllerEvent } from "./events.js";
+export { nothingObserved, nodeConnectionStatuses } from "./observed_state.js";
+export type { ObservedState, NodeConnectionStatus, PoolCapacity } from "./observed_state.js";

@@ -9,6 +9,8 @@
 
 import { readFileSync } from "node:fs";
 import { randomBytes, randomUUID } from "node:crypto";
+import { hostname as osHostname } from "node:os";
+import { performance } from "node:perf_hooks";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import {
   apiCallRcJson,
@@ -20,6 +22,13 @@ import {
 } from "./api_call_rc.js";
 import type { ApiContext, Route } from "./api_common.js";
 import { definitionRoutes } from "./api_definitions.js";
+import { errorReportRoutes } from "./api_error_reports.js";
+import { keepAliveMsDefault, registerEventRoutes } from "./api_events.js";
+import { registerMetricsRoute } from "./api_metrics.js";
+import { toggleDiskRoutes } from "./api_toggle_disk.js";
+import { instanceId, storeErrorReport } from "./error_reports.js";
+import { EventBus, publishingStore } from "./events.js";
+import { nothingObserved, type ObservedState } from "./observed_state.js";
 import { groupRoutes } from "./api_groups.js";
 import { miscRoutes, versionRoute } from "./api_misc.js";
 import { nodeRoutes } from "./api_nodes.js";
@@ -49,6 +58,15 @@ export interface ControllerOptions {
   /** Clock in epoch milliseconds. @default Date.now */
   nowMs?: () => number;
   logger?: Logger;
+  /**
+   * What satellites report (connections, capacity, roles); the satellite link provides it.
+   * @default nothingObserved (nodes OFFLINE, nothing else known)
+   */
+  observed?: ObservedState;
+  /** The name error reports carry as their node. @default os.hostname() */
+  hostname?: string;
+  /** Interval of the keep-alive comments on event streams. @default 15000 */
+  eventKeepAliveMs?: number;
 }
 
 export interface RunningController {
@@ -57,7 +75,9 @@ export interface RunningController {
   port: number;
   host: string;
   store: ControllerStore;
-  /** Stops listening, lets in-flight requests finish, then closes the store. */
+  /** Node and promotion events; the satellite link publishes what it observes here. */
+  events: EventBus;
+  /** Stops listening, ends event streams, lets in-flight requests finish, closes the store. */
   close(): Promise<void>;
 }
 
@@ -120,15 +140,27 @@ export function allRoutes(version: string): Route[] {
     ...definitionRoutes,
     ...resourceRoutes,
     ...placementRoutes,
+    ...toggleDiskRoutes,
+    ...errorReportRoutes,
   ];
 }
 
 export async function startController(options: ControllerOptions): Promise<RunningController> {
   const log = options.logger ?? createLogger({}, { component: "controller" });
-  const store = options.store ?? openSqliteStore({ dataDir: options.dataDir });
+  const events = new EventBus((err) => log.error("event listener failed", { error: String(err) }));
+  // Handlers write through this wrapper, which publishes node events once a write commits.
+  const store = publishingStore(
+    options.store ?? openSqliteStore({ dataDir: options.dataDir }),
+    events,
+  );
+  const nowMs = options.nowMs ?? Date.now;
+  const version = mirraVersion();
+  const hostname = options.hostname ?? osHostname();
+  const instance = instanceId(nowMs());
+  const observed = options.observed ?? nothingObserved;
   const ctx: ApiContext = {
     store,
-    nowMs: options.nowMs ?? Date.now,
+    nowMs,
     newUuid: randomUUID,
     newSecret,
   };
@@ -141,7 +173,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
 
-  for (const route of allRoutes(mirraVersion())) {
+  for (const route of allRoutes(version)) {
     app.route({
       method: route.method,
       url: route.url,
@@ -165,33 +197,80 @@ export async function startController(options: ControllerOptions): Promise<Runni
     ]),
   );
 
-  app.setErrorHandler((err, request, reply) => {
-    if (err instanceof ApiCallError) return sendRcs(ctx, reply, err.status, err.rcs);
-    const status = clientErrorStatus(err);
+  /**
+   * The reply to a failure no handler planned for: FAIL_SQL or FAIL_UNKNOWN_ERROR, with an
+   * error report when the store can still take one (a broken database may not).
+   */
+  const unexpectedFailure = async (err: unknown, request: FastifyRequest): Promise<ApiCallRc[]> => {
     const message = err instanceof Error ? err.message : String(err);
-    if (status !== undefined) {
-      return sendRcs(ctx, reply, status, parseError(`The request cannot be read: ${message}`).rcs);
-    }
-    if (err instanceof AssertionError) {
-      // A bug in the controller: answer, then crash as every broken assertion must.
-      setImmediate(() => {
-        throw err;
-      });
-    }
-    log.error("request failed", { method: request.method, url: request.url, error: String(err) });
     const sqliteCode = (err as { code?: unknown }).code;
     const isStore =
       err instanceof StoreError ||
       (typeof sqliteCode === "string" && sqliteCode.startsWith("SQLITE_"));
-    return sendRcs(ctx, reply, 500, [
+    let reportId: string | undefined;
+    try {
+      const report = await store.write((tx) =>
+        storeErrorReport(tx, instance, {
+          error: err,
+          nodeName: hostname,
+          version,
+          timeMs: nowMs(),
+          peer: `RestClient(${request.ip})`,
+          request: `${request.method} ${request.url}`,
+        }),
+      );
+      reportId = report.id;
+    } catch (reportErr) {
+      log.error("cannot write an error report", { error: String(reportErr) });
+    }
+    log.error("request failed", {
+      method: request.method,
+      url: request.url,
+      error: String(err),
+      ...(reportId === undefined ? {} : { errorReport: reportId }),
+    });
+    return [
       {
         retCode: retCode("error", isStore ? "FAIL_SQL" : "FAIL_UNKNOWN_ERROR", "none", "none"),
         message: isStore
           ? "The controller's database failed."
           : "The controller failed to handle the request.",
         cause: message,
+        ...(reportId === undefined ? {} : { errorReportIds: [reportId] }),
       },
-    ]);
+    ];
+  };
+
+  app.setErrorHandler(async (err, request, reply) => {
+    if (err instanceof ApiCallError) return sendRcs(ctx, reply, err.status, err.rcs);
+    const status = clientErrorStatus(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (status !== undefined) {
+      return sendRcs(ctx, reply, status, parseError(`The request cannot be read: ${message}`).rcs);
+    }
+    const rcs = await unexpectedFailure(err, request);
+    if (err instanceof AssertionError) {
+      // A bug in the controller: answer, then crash as every broken assertion must.
+      setImmediate(() => {
+        throw err;
+      });
+    }
+    return sendRcs(ctx, reply, 500, rcs);
+  });
+
+  registerEventRoutes(app, {
+    bus: events,
+    store,
+    observed,
+    keepAliveMs: options.eventKeepAliveMs ?? keepAliveMsDefault,
+    nowMs,
+    failure: unexpectedFailure,
+  });
+  registerMetricsRoute(app, {
+    store,
+    observed,
+    version,
+    monotonicSeconds: () => performance.now() / 1000,
   });
 
   const host = options.host ?? "127.0.0.1";
@@ -211,6 +290,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     port,
     host,
     store,
+    events,
     close: () => {
       closing ??= app.close().then(() => store.close());
       return closing;

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../io/log.js";
-import { startController, type RunningController } from "./server.js";
+import { startController, type ControllerOptions, type RunningController } from "./server.js";
 
 export interface Answer {
   status: number;
@@ -31,10 +31,20 @@ export const testNowMs = Date.UTC(2026, 11, 4, 12, 0, 0);
 
 const quiet = createLogger({ write: () => undefined });
 
-export async function startTestController(): Promise<TestController> {
+/** `options` adds to or overrides the defaults (a store, observed state, a hostname...). */
+export async function startTestController(
+  options: Partial<ControllerOptions> = {},
+): Promise<TestController> {
   const dataDir = mkdtempSync(join(tmpdir(), "mirra-ctrl-"));
   const start = () =>
-    startController({ dataDir, port: 0, host: "127.0.0.1", nowMs: () => testNowMs, logger: quiet });
+    startController({
+      dataDir,
+      port: 0,
+      host: "127.0.0.1",
+      nowMs: () => testNowMs,
+      logger: quiet,
+      ...options,
+    });
   let running = await start();
   return {
     dataDir,

@@ -194,6 +194,53 @@ describe("mirra CLI against a controller", () => {
     });
     assert.ok(!plain.stdout.includes("\x1b"), "--no-color wins over FORCE_COLOR");
   });
+
+  test("cli: toggle-disk takes a disk away and gives it back; the last disk stays", async () => {
+    await ok("n", "c", "t3", "10.0.0.3");
+    await ok("n", "c", "t4", "10.0.0.4");
+    await ok("sp", "c", "filethin", "t3", "pool1", join(dir, "t3"));
+    await ok("sp", "c", "filethin", "t4", "pool1", join(dir, "t4"));
+    await ok("rd", "c", "td1");
+    await ok("vd", "c", "td1", "10M");
+    await ok("r", "c", "t3", "t4", "td1", "--storage-pool", "pool1");
+
+    assert.match(await ok("r", "td", "t4", "td1", "--diskless"), /Removal of disk from resource/);
+    const pools = async (): Promise<unknown[]> =>
+      asObjects(parseJson(await ok("v", "l", "-m", "-r", "td1", "-n", "t4"))).flatMap((r) =>
+        asObjects(r["volumes"]).map((v) => v["storage_pool_name"]),
+      );
+    assert.deepEqual(await pools(), ["DfltDisklessStorPool"]);
+
+    const last = await cli("r", "toggle-disk", "t3", "td1", "--diskless");
+    assert.equal(last.code, 10);
+    assert.match(
+      last.stderr,
+      /ERROR:\nDescription:\n {4}Cannot remove the disk from the only resource/,
+    );
+
+    const noPool = await cli("r", "td", "t4", "td1", "-s", "nope");
+    assert.equal(noPool.code, 10);
+    assert.match(noPool.stderr, /Storage pool 'nope' on node 't4' not found/);
+
+    assert.match(await ok("r", "td", "t4", "td1", "-s", "pool1"), /Addition of disk to resource/);
+    assert.deepEqual(await pools(), ["pool1"]);
+    assert.match(
+      await ok("r", "td", "t4", "td1", "-s", "pool1"),
+      /WARNING:[\s\S]*already has disk/,
+    );
+  });
+
+  test("cli: error-reports list, show and delete", async () => {
+    assert.match(await ok("error-reports", "list"), /┊ Id ┊ Datetime ┊ Node ┊ Exception ┊/);
+    assert.equal((await ok("err", "l", "-m")).trim(), "[]");
+    const missing = await cli("err", "show", "00000000-00000-000001");
+    assert.equal(missing.code, 10);
+    assert.match(missing.stderr, /no error report with id "00000000-00000-000001"/);
+    const nothing = await cli("err", "d");
+    assert.equal(nothing.code, 2);
+    assert.match(await ok("err", "d", "--to", "0m"), /Deleted 0 error reports\./);
+    assert.equal((await cli("err", "l", "--since", "yesterday-ish")).code, 2);
+  });
 });
 
 test("mirra controller: refuses a locked directory or a taken port, restarts with its data", async () => {

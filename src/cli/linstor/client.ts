@@ -10,7 +10,7 @@ export const controllersDefault = "http://127.0.0.1:3370";
 /** LINSTOR's client waits this long too: a mutation returns once satellites applied it. */
 export const requestTimeoutMsDefault = 300_000;
 
-export type Method = "GET" | "POST" | "PUT" | "DELETE";
+export type Method = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
 
 export interface RestReply {
   status: number;

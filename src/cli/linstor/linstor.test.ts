@@ -5,6 +5,7 @@ import { formatJson, parseJson, JsonSyntaxError } from "./json.js";
 import { parseSizeKib } from "./sizes.js";
 import { formatRc, renderTable, severityOf, paint, colorState } from "./output.js";
 import { parseControllers } from "./client.js";
+import { parseTime, reportId } from "./error_report.js";
 import { ConfigError } from "../../stdx/errors.js";
 
 test("linstor json: ret_codes beyond 2^53 parse exactly, small numbers stay numbers", () => {
@@ -45,6 +46,18 @@ test("linstor output: severity comes from the top bits of the signed ret_code", 
     { ret_code: -4611686018406940171n, message: "It exists.", correction: "Pick\nanother." },
   );
   assert.equal(text, "ERROR:\nDescription:\n    It exists.\nCorrection:\n    Pick\n    another.\n");
+  const failed = formatRc(
+    { color: false },
+    {
+      ret_code: -4611686018427386906n,
+      message: "Failed.",
+      error_report_ids: ["5F3A1B2C-00000-000001"],
+    },
+  );
+  assert.equal(
+    failed,
+    "ERROR:\nDescription:\n    Failed.\nShow reports:\n    mirra error-reports show 5F3A1B2C-00000-000001\n",
+  );
 });
 
 test("linstor output: tables align cells whatever their colors", () => {
@@ -76,4 +89,19 @@ test("linstor client: --controllers takes URLs or bare hosts", () => {
   ]);
   assert.throws(() => parseControllers(" , "), ConfigError);
   assert.throws(() => parseControllers("https://a"), ConfigError);
+});
+
+test("linstor err: --since/--to read spans back from now or dates; ids come from file names", () => {
+  const now = Date.UTC(2026, 11, 4, 12, 0, 0);
+  assert.equal(parseTime("--since", "3d", now), now - 3 * 86_400_000);
+  assert.equal(parseTime("--since", "2d6h30m", now), now - (54 * 60 + 30) * 60_000);
+  assert.equal(parseTime("--to", "0m", now), now);
+  assert.equal(parseTime("--to", "2026-12-01T00:00:00Z", now), Date.UTC(2026, 11, 1));
+  for (const bad of ["", "3x", "soon"]) {
+    assert.throws(() => parseTime("--since", bad, now), ConfigError, bad);
+  }
+  assert.equal(
+    reportId({ filename: "ErrorReport-5F3A1B2C-00000-000001.log" }),
+    "5F3A1B2C-00000-000001",
+  );
 });

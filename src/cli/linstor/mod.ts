@@ -7,6 +7,7 @@ import { registerStoragePool } from "./storage_pool.js";
 import { registerResourceGroup } from "./resource_group.js";
 import { registerResourceDefinition, registerVolumeDefinition } from "./resource_definition.js";
 import { registerResource, registerVolume } from "./resource.js";
+import { registerErrorReports } from "./error_report.js";
 
 export { LinstorCliError } from "./errors.js";
 
@@ -28,4 +29,5 @@ export function registerLinstorCommands(program: Command, node: Command): void {
   registerVolumeDefinition(program);
   registerResource(program);
   registerVolume(program);
+  registerErrorReports(program);
 }

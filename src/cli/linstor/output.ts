@@ -6,7 +6,15 @@
 //! and it keeps the CLI's dependency list at the three packages the project already has.
 
 import { ApiReplyError } from "./errors.js";
-import { asNumber, asObjects, asString, formatJson, type Json, type JsonObject } from "./json.js";
+import {
+  asArray,
+  asNumber,
+  asObjects,
+  asString,
+  formatJson,
+  type Json,
+  type JsonObject,
+} from "./json.js";
 import type { Method, RestClient } from "./client.js";
 
 export interface CliContext {
@@ -104,6 +112,10 @@ export function formatRc(ctx: Pick<CliContext, "color">, rc: JsonObject): string
     if (text === "") continue;
     lines.push(`${title}:`, ...text.split("\n").map((l) => `    ${l}`));
   }
+  // As LINSTOR's client does: where the controller kept the details of an unplanned failure.
+  const reports = asArray(rc["error_report_ids"]).map(asString);
+  if (reports.length > 0)
+    lines.push("Show reports:", `    mirra error-reports show ${reports.join(" ")}`);
   return lines.join("\n") + "\n";
 }
 

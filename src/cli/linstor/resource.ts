@@ -169,6 +169,32 @@ export function registerResource(program: Command): void {
       ]);
     });
 
+  verb(r, "toggle-disk", ["td"])
+    .description("give a diskless resource a disk, or take it away: r td NODE RESOURCE")
+    .argument("<node>", "the node")
+    .argument("<resource>", "the resource")
+    .option("-s, --storage-pool <pool>", "the pool to move into (diskful, or a diskless pool)")
+    .option("--diskless", "remove the disk (the resource keeps reading and writing via peers)")
+    .action(
+      async (
+        node: string,
+        rsc: string,
+        opts: { storagePool?: string; diskless?: boolean },
+        cmd: Command,
+      ) => {
+        const body: JsonObject = {
+          operation: opts.diskless === true ? "INTO_DRBD_DISKLESS" : "INTO_DRBD_DISKFUL",
+        };
+        if (opts.storagePool !== undefined) body["storage_pool"] = opts.storagePool;
+        await mutate(
+          contextOf(cmd),
+          "PUT",
+          `/v1/resource-definitions/${enc(rsc)}/resources/${enc(node)}/toggle-disk`,
+          body,
+        );
+      },
+    );
+
   verb(r, "delete", aliases.delete)
     .description("remove a resource from nodes: r delete NODE... RESOURCE")
     .argument("<names...>", "node names, then the resource name")

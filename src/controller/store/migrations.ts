@@ -113,4 +113,27 @@ export const migrations: readonly Migration[] = [
       ).run(ctx.newUuid());
     },
   },
+  {
+    version: 2,
+    description: "error reports",
+    up(db) {
+      db.exec(`
+        CREATE TABLE error_reports (
+          id TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+          node_name TEXT NOT NULL,
+          error_time_ms INTEGER NOT NULL,
+          module TEXT NOT NULL,
+          version TEXT NOT NULL,
+          peer TEXT,
+          exception TEXT NOT NULL,
+          exception_message TEXT NOT NULL,
+          origin_file TEXT,
+          origin_method TEXT,
+          origin_line INTEGER,
+          text TEXT NOT NULL
+        );
+        CREATE INDEX error_reports_by_time ON error_reports(error_time_ms);
+      `);
+    },
+  },
 ];

@@ -141,11 +141,12 @@ test(
   "store: a later migration runs once on reopen, in a transaction",
   withDir((dir) => {
     openSqliteStore({ dataDir: dir }).close();
+    const latest = migrations[migrations.length - 1]!.version;
     let runs = 0;
     const more = [
       ...migrations,
       {
-        version: 2,
+        version: latest + 1,
         description: "test",
         up(db: Database.Database) {
           runs++;
@@ -160,7 +161,7 @@ test(
     const failing = [
       ...more,
       {
-        version: 3,
+        version: latest + 2,
         description: "fails",
         up(db: Database.Database) {
           db.exec("CREATE TABLE half (x INTEGER)");
@@ -170,7 +171,9 @@ test(
     ];
     assert.throws(() => openSqliteStore({ dataDir: dir, migrations: failing }), StoreError);
     const db = new Database(join(dir, databaseFileName));
-    assert.deepEqual(db.prepare("SELECT version FROM schema_version").all(), [{ version: 2 }]);
+    assert.deepEqual(db.prepare("SELECT version FROM schema_version").all(), [
+      { version: latest + 1 },
+    ]);
     assert.equal(db.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get(), undefined);
     db.close();
   }),

@@ -13,6 +13,7 @@ import { migrations, type Migration } from "./migrations.js";
 import type {
   AutoSelectFilter,
   ControllerStore,
+  ErrorReportRecord,
   KeyValueStoreRecord,
   NetInterfaceRecord,
   NodeRecord,
@@ -510,7 +511,54 @@ class SqliteTx implements StoreWriter {
   deleteKeyValueStore(name: string): void {
     this.run("DELETE FROM key_value_stores WHERE name = ?", name);
   }
+
+  errorReport(id: string): ErrorReportRecord | undefined {
+    return this.one("SELECT * FROM error_reports WHERE id = ?", toErrorReport, id);
+  }
+  errorReports(): ErrorReportRecord[] {
+    return this.all("SELECT * FROM error_reports ORDER BY error_time_ms, id", toErrorReport);
+  }
+  putErrorReport(e: ErrorReportRecord): void {
+    this.run(
+      `INSERT INTO error_reports (id, node_name, error_time_ms, module, version, peer, exception,
+         exception_message, origin_file, origin_method, origin_line, text)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      e.id,
+      e.nodeName,
+      e.errorTimeMs,
+      e.module,
+      e.version,
+      e.peer,
+      e.exception,
+      e.exceptionMessage,
+      e.originFile,
+      e.originMethod,
+      e.originLine,
+      e.text,
+    );
+  }
+  deleteErrorReport(id: string): void {
+    this.run("DELETE FROM error_reports WHERE id = ?", id);
+  }
 }
+
+const textOrNull = (r: Row, column: string): string | null =>
+  r[column] === null ? null : text(r, column);
+
+const toErrorReport = (r: Row): ErrorReportRecord => ({
+  id: text(r, "id"),
+  nodeName: text(r, "node_name"),
+  errorTimeMs: int(r, "error_time_ms"),
+  module: text(r, "module"),
+  version: text(r, "version"),
+  peer: textOrNull(r, "peer"),
+  exception: text(r, "exception"),
+  exceptionMessage: text(r, "exception_message"),
+  originFile: textOrNull(r, "origin_file"),
+  originMethod: textOrNull(r, "origin_method"),
+  originLine: intOrNull(r, "origin_line"),
+  text: text(r, "text"),
+});
 
 const toKvs = (r: Row): KeyValueStoreRecord => ({
   name: text(r, "name"),

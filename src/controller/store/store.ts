@@ -141,6 +141,30 @@ export interface KeyValueStoreRecord {
   props: Props;
 }
 
+/**
+ * One error report (LINSTOR's ErrorReport): written when a request fails in a way nobody
+ * planned for, so that the operator can read the details after the reply has gone.
+ */
+export interface ErrorReportRecord {
+  /** `<instance>-<node>-<sequence>`, e.g. `5F3A1B2C-00000-000001`, as LINSTOR names them. */
+  id: string;
+  nodeName: string;
+  errorTimeMs: number;
+  /** CONTROLLER or SATELLITE. */
+  module: string;
+  version: string;
+  /** The client involved, e.g. `RestClient(127.0.0.1)`. */
+  peer: string | null;
+  /** The exception's class, e.g. `TypeError`. */
+  exception: string;
+  exceptionMessage: string;
+  originFile: string | null;
+  originMethod: string | null;
+  originLine: number | null;
+  /** The whole report, as LINSTOR's report file holds it. */
+  text: string;
+}
+
 export interface ResourceFilter {
   resourceDefinition?: string;
   node?: string;
@@ -173,6 +197,10 @@ export interface StoreReader {
 
   keyValueStore(name: string): KeyValueStoreRecord | undefined;
   keyValueStores(): KeyValueStoreRecord[];
+
+  errorReport(id: string): ErrorReportRecord | undefined;
+  /** Every error report, oldest first (by time, then id). */
+  errorReports(): ErrorReportRecord[];
 }
 
 /**
@@ -199,6 +227,8 @@ export interface StoreWriter extends StoreReader {
   deleteResource(rd: string, node: string): void;
   putKeyValueStore(kvs: KeyValueStoreRecord): void;
   deleteKeyValueStore(name: string): void;
+  putErrorReport(report: ErrorReportRecord): void;
+  deleteErrorReport(id: string): void;
 }
 
 export interface ControllerStore {
