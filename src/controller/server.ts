@@ -31,6 +31,7 @@ import { openSqliteStore, StoreError } from "./store/sqlite_store.js";
 import type { ControllerStore } from "./store/store.js";
 import { AssertionError } from "../stdx/assert.js";
 import { createLogger, type Logger } from "../io/log.js";
+import { SatelliteLink, type SatelliteLinkOptions } from "./satellite_link.js";
 
 export const controllerPortDefault = 3370;
 
@@ -49,6 +50,11 @@ export interface ControllerOptions {
   /** Clock in epoch milliseconds. @default Date.now */
   nowMs?: () => number;
   logger?: Logger;
+  /**
+   * Talk to the nodes' satellites (push desired state, poll reports, wait for them on
+   * mutations). Off unless given: unit tests have nodes whose satellites do not exist.
+   */
+  satellites?: SatelliteLinkOptions;
 }
 
 export interface RunningController {
@@ -57,6 +63,8 @@ export interface RunningController {
   port: number;
   host: string;
   store: ControllerStore;
+  /** The link to the satellites, when `satellites` was given. */
+  link: SatelliteLink | undefined;
   /** Stops listening, lets in-flight requests finish, then closes the store. */
   close(): Promise<void>;
 }
@@ -141,16 +149,23 @@ export async function startController(options: ControllerOptions): Promise<Runni
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
 
+  const link =
+    options.satellites === undefined
+      ? undefined
+      : new SatelliteLink(store, log.child({ component: "satellite-link" }), options.satellites);
+
   for (const route of allRoutes(mirraVersion())) {
     app.route({
       method: route.method,
       url: route.url,
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
-        const result = await route.handler(ctx, {
-          params: request.params as Record<string, string>,
+        const params = request.params as Record<string, string>;
+        let result = await route.handler(ctx, {
+          params,
           query: request.query as Query,
           body: typeof request.body === "string" ? request.body : undefined,
         });
+        if (link) result = await link.afterRequest(route.method, route.url, params, result);
         return send(reply, result.status, result.body);
       },
     });
@@ -205,14 +220,17 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const port = typeof address === "object" && address !== null ? address.port : (options.port ?? 0);
   const urlHost = host.includes(":") ? `[${host}]` : host;
   log.info("controller listening", { url: `http://${urlHost}:${port}` });
+  link?.start();
   let closing: Promise<void> | undefined;
   return {
     url: `http://${urlHost}:${port}`,
     port,
     host,
     store,
+    link,
     close: () => {
-      closing ??= app.close().then(() => store.close());
+      // The link stops at once, so a request waiting for satellites answers and lets app.close end.
+      closing ??= Promise.all([app.close(), link?.stop()]).then(() => store.close());
       return closing;
     },
   };
