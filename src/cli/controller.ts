@@ -33,7 +33,12 @@ export async function controllerCommand(options: ControllerCommandOptions): Prom
   const { startController, StoreError } = await import("../controller/mod.js");
   let controller: Awaited<ReturnType<typeof startController>>;
   try {
-    controller = await startController({ dataDir, host, ...(port === undefined ? {} : { port }) });
+    controller = await startController({
+      dataDir,
+      host,
+      ...(port === undefined ? {} : { port }),
+      satellites: {},
+    });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code === "EADDRINUSE")

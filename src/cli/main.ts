@@ -12,6 +12,8 @@ import { adminCommands, type AdminCommandName } from "../daemon/admin_protocol.j
 import { addBenchOptions, type RawBenchOptions } from "../bench/options.js";
 import { controllerCommand, type ControllerCommandOptions } from "./controller.js";
 import { LinstorCliError, registerLinstorCommands } from "./linstor/mod.js";
+import type { SatelliteCommandOptions } from "./satellite.js";
+import type { DownOptions, UpOptions } from "./up.js";
 
 const program = new Command();
 program
@@ -63,6 +65,50 @@ program
   .option("--port <port>", "REST port (default 3370)")
   .option("--listen <host>", "address to listen on (default 127.0.0.1)")
   .action((options: ControllerCommandOptions) => controllerCommand(options));
+
+program
+  .command("satellite")
+  .description("run the node agent: applies the controller's desired state to this node")
+  .option("--listen <[host:]port>", "address for the controller (default 127.0.0.1:3366)")
+  .option("--data <dir>", "state directory (default /var/lib/mirra/satellite)")
+  .option("--node <name>", "this node's name in the controller (default: the host name)")
+  .option("--controller <host:port>", "register this node with that controller at start")
+  .action(async (options: SatelliteCommandOptions) => {
+    const { satelliteCommand } = await import("./satellite.js");
+    await satelliteCommand(options);
+  });
+
+program
+  .command("up")
+  .description("start a local cluster: controller, 3 satellites, a replicated volume over NBD")
+  .option(
+    "--data <dir>",
+    "data directory (default /var/lib/mirra as root, else ~/.local/state/mirra)",
+  )
+  .option("--size <size>", "size of the volume (default 1G)")
+  .option("--detach", "leave the cluster running in the background (stop: mirra down)")
+  .option(
+    "--addresses <ip,ip,ip>",
+    "one loopback address per node (default 127.0.0.1,127.0.0.2,127.0.0.3)",
+  )
+  .option("--port <port>", "controller REST port (default 3370)")
+  .option("--satellite-port <port>", "satellites' port (default 3366)")
+  .option("--nbd-port <port>", "NBD port of the first volume (default 10809)")
+  .option("--resource <name>", "name of the volume's resource (default r0)")
+  .option("--timeout <seconds>", "how long to wait for the volume (default 120)")
+  .action(async (options: UpOptions) => {
+    const { up } = await import("./up.js");
+    await up(options);
+  });
+
+program
+  .command("down")
+  .description("stop the local cluster that `mirra up --detach` started")
+  .option("--data <dir>", "data directory of `mirra up`")
+  .action(async (options: DownOptions) => {
+    const { down } = await import("./up.js");
+    await down(options);
+  });
 
 const node = program
   .command("node")

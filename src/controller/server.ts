@@ -40,6 +40,7 @@ import { openSqliteStore, StoreError } from "./store/sqlite_store.js";
 import type { ControllerStore } from "./store/store.js";
 import { AssertionError } from "../stdx/assert.js";
 import { createLogger, type Logger } from "../io/log.js";
+import { SatelliteLink, type SatelliteLinkOptions } from "./satellite_link.js";
 
 export const controllerPortDefault = 3370;
 
@@ -59,14 +60,19 @@ export interface ControllerOptions {
   nowMs?: () => number;
   logger?: Logger;
   /**
-   * What satellites report (connections, capacity, roles); the satellite link provides it.
-   * @default nothingObserved (nodes OFFLINE, nothing else known)
+   * What satellites report (connections, capacity, roles). @default the satellite link's
+   * view when `satellites` is given, else nothingObserved (nodes OFFLINE, nothing known)
    */
   observed?: ObservedState;
   /** The name error reports carry as their node. @default os.hostname() */
   hostname?: string;
   /** Interval of the keep-alive comments on event streams. @default 15000 */
   eventKeepAliveMs?: number;
+  /**
+   * Talk to the nodes' satellites (push desired state, poll reports, wait for them on
+   * mutations). Off unless given: unit tests have nodes whose satellites do not exist.
+   */
+  satellites?: SatelliteLinkOptions;
 }
 
 export interface RunningController {
@@ -77,6 +83,8 @@ export interface RunningController {
   store: ControllerStore;
   /** Node and promotion events; the satellite link publishes what it observes here. */
   events: EventBus;
+  /** The link to the satellites, when `satellites` was given. */
+  link: SatelliteLink | undefined;
   /** Stops listening, ends event streams, lets in-flight requests finish, closes the store. */
   close(): Promise<void>;
 }
@@ -157,7 +165,12 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const version = mirraVersion();
   const hostname = options.hostname ?? osHostname();
   const instance = instanceId(nowMs());
-  const observed = options.observed ?? nothingObserved;
+  const link =
+    options.satellites === undefined
+      ? undefined
+      : new SatelliteLink(store, log.child({ component: "satellite-link" }), options.satellites);
+
+  const observed = options.observed ?? link?.observed ?? nothingObserved;
   const ctx: ApiContext = {
     store,
     nowMs,
@@ -178,11 +191,13 @@ export async function startController(options: ControllerOptions): Promise<Runni
       method: route.method,
       url: route.url,
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
-        const result = await route.handler(ctx, {
-          params: request.params as Record<string, string>,
+        const params = request.params as Record<string, string>;
+        let result = await route.handler(ctx, {
+          params,
           query: request.query as Query,
           body: typeof request.body === "string" ? request.body : undefined,
         });
+        if (link) result = await link.afterRequest(route.method, route.url, params, result);
         return send(reply, result.status, result.body);
       },
     });
@@ -284,6 +299,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const port = typeof address === "object" && address !== null ? address.port : (options.port ?? 0);
   const urlHost = host.includes(":") ? `[${host}]` : host;
   log.info("controller listening", { url: `http://${urlHost}:${port}` });
+  link?.start();
   let closing: Promise<void> | undefined;
   return {
     url: `http://${urlHost}:${port}`,
@@ -291,8 +307,10 @@ export async function startController(options: ControllerOptions): Promise<Runni
     host,
     store,
     events,
+    link,
     close: () => {
-      closing ??= app.close().then(() => store.close());
+      // The link stops at once, so a request waiting for satellites answers and lets app.close end.
+      closing ??= Promise.all([app.close(), link?.stop()]).then(() => store.close());
       return closing;
     },
   };

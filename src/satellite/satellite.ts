@@ -1,0 +1,279 @@
+//! `mirra satellite`: the node agent. It holds the newest desired state the controller pushed,
+//! runs reconcile → execute → observe on every push and periodically (which also restarts a
+//! daemon that died), and reports pools, resources and volume states.
+//!
+//! Until a first desired state arrives the satellite changes nothing: an empty state from
+//! nowhere must not stop (let alone delete) what a previous run of the satellite left.
+
+import * as path from "node:path";
+import Fastify from "fastify";
+import type { ResourceStatus } from "../daemon/admin_protocol.js";
+import type { Logger } from "../io/log.js";
+import { AssertionError } from "../stdx/assert.js";
+import { execute, observe, type ExecutorConfig } from "./executor.js";
+import {
+  parseDesiredPush,
+  type DesiredPush,
+  type PoolReport,
+  type PushRefusal,
+  type ResourceReport,
+  type SatelliteReport,
+  type VolumeReport,
+} from "./protocol.js";
+import { plan, type DesiredState, type ObservedState, type Problem } from "./reconcile.js";
+import { ProcessRunner } from "./runner.js";
+
+export interface SatelliteOptions {
+  /** This node's name; pushes for another node are refused. */
+  readonly node: string;
+  /** State directory: resource files, pid files, admin sockets, daemon logs. */
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly logger: Logger;
+  /** Reconcile this often even without a push. @default 2000 */
+  readonly intervalMs?: number;
+}
+
+export interface RunningSatellite {
+  readonly url: string;
+  readonly port: number;
+  /** Stops listening and the periodic pass; `stopDaemons` also stops every node daemon. */
+  close(stopDaemons: boolean): Promise<void>;
+}
+
+/** The reconcile loop and the report; the HTTP shell is `startSatellite`. */
+export class Satellite {
+  private push: DesiredPush | null = null;
+  private applied = 0;
+  private report: SatelliteReport;
+  private passing: Promise<void> | null = null;
+  private again = false;
+  private readonly waiters: { generation: number; resolve: () => void }[] = [];
+  readonly runner: ProcessRunner;
+  private readonly config: ExecutorConfig;
+  private readonly log: Logger;
+
+  constructor(private readonly options: Pick<SatelliteOptions, "node" | "dataDir" | "logger">) {
+    this.log = options.logger;
+    this.runner = new ProcessRunner({
+      runDirectory: path.join(options.dataDir, "run"),
+      nodeIdOf: (resource) => this.push?.state.resources.find((r) => r.name === resource)?.nodeId,
+      logger: this.log,
+    });
+    this.config = {
+      resourceDirectory: path.join(options.dataDir, "resources"),
+      runner: this.runner,
+    };
+    this.report = {
+      node: options.node,
+      generation: 0,
+      appliedGeneration: 0,
+      pools: [],
+      resources: [],
+      errors: [],
+    };
+  }
+
+  get node(): string {
+    return this.options.node;
+  }
+
+  current(): SatelliteReport {
+    return this.report;
+  }
+
+  /**
+   * Takes a pushed desired state and resolves once a pass has applied it (or a newer one).
+   * An older generation than the one held is refused; the same generation is a no-op.
+   */
+  async receive(push: DesiredPush): Promise<SatelliteReport | PushRefusal> {
+    // Node names are case-insensitive, as in the controller.
+    if (push.node.toLowerCase() !== this.options.node.toLowerCase())
+      return {
+        error: `this satellite is node '${this.options.node}', not '${push.node}'`,
+        generation: this.push?.generation ?? 0,
+      };
+    const held = this.push?.generation ?? 0;
+    if (push.generation < held)
+      return { error: `generation ${push.generation} is older than ${held}`, generation: held };
+    if (push.generation > held) this.push = push;
+    await new Promise<void>((resolve) => {
+      if (this.applied >= push.generation) resolve();
+      else {
+        this.waiters.push({ generation: push.generation, resolve });
+        this.requestPass();
+      }
+    });
+    return this.report;
+  }
+
+  /** Runs a pass now, or right after the one running. */
+  requestPass(): void {
+    if (this.passing !== null) {
+      this.again = true;
+      return;
+    }
+    this.passing = this.runPasses().finally(() => {
+      this.passing = null;
+    });
+  }
+
+  /** Resolves when no pass is running. */
+  async idle(): Promise<void> {
+    while (this.passing !== null) await this.passing;
+  }
+
+  private async runPasses(): Promise<void> {
+    do {
+      this.again = false;
+      await this.pass();
+    } while (this.again);
+  }
+
+  private async pass(): Promise<void> {
+    const push = this.push;
+    const desired: DesiredState = push?.state ?? { pools: [], resources: [] };
+    const errors: string[] = [];
+    let problems: readonly Problem[] = [];
+    const dirs = desired.pools.map((p) => p.directory);
+    if (push !== null) {
+      try {
+        const p = plan(desired, observe(dirs, this.config));
+        problems = p.problems;
+        if (p.actions.length > 0)
+          this.log.info("reconciling", { actions: p.actions.map((a) => a.type).join(",") });
+        await execute(p.actions, this.config);
+      } catch (err) {
+        // Reported, and the next pass resumes; a broken assertion is a bug and stops us.
+        if (err instanceof AssertionError) throw err;
+        this.log.error("reconcile failed", { error: (err as Error).message });
+        errors.push((err as Error).message);
+      }
+    }
+    let observed: ObservedState | undefined;
+    try {
+      observed = observe(dirs, this.config);
+    } catch (err) {
+      if (err instanceof AssertionError) throw err;
+      errors.push((err as Error).message);
+    }
+    this.report = await this.buildReport(push, desired, observed, problems, errors);
+    this.applied = push?.generation ?? 0;
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (w.generation <= this.applied) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  private async buildReport(
+    push: DesiredPush | null,
+    desired: DesiredState,
+    observed: ObservedState | undefined,
+    problems: readonly Problem[],
+    errors: string[],
+  ): Promise<SatelliteReport> {
+    const pools: PoolReport[] = desired.pools.map((p) => {
+      const o = observed?.pools.find((x) => x.directory === p.directory);
+      return { ...p, freeKib: o?.freeKib ?? null, totalKib: o?.totalKib ?? null };
+    });
+    const resources: ResourceReport[] = [];
+    for (const r of desired.resources) {
+      const own = problems.filter((p) => p.resource === r.name).map((p) => p.message);
+      // An action that failed names its resource in the error text; keep it with the resource.
+      own.push(...errors.filter((e) => e.includes(r.name)));
+      const status = await this.runner.status(r.name);
+      if (typeof status === "string") {
+        resources.push({
+          name: r.name,
+          running: false,
+          role: "Unknown",
+          volumes: [],
+          problems: [...own, status],
+        });
+        continue;
+      }
+      resources.push({
+        name: r.name,
+        running: status.up,
+        role: status.role,
+        volumes: volumesOf(status),
+        problems: status.up ? own : [...own, "the resource is down"],
+      });
+    }
+    return {
+      node: this.options.node,
+      generation: this.push?.generation ?? 0,
+      appliedGeneration: push?.generation ?? 0,
+      pools,
+      resources,
+      errors: errors.filter((e) => !desired.resources.some((r) => e.includes(r.name))),
+    };
+  }
+}
+
+function volumesOf(s: ResourceStatus): VolumeReport[] {
+  return s.volumes.map((v) => ({
+    volume: v.volume,
+    diskState: v.disk,
+    ...(v.nbd !== undefined ? { nbd: v.nbd } : {}),
+    peers: s.connections.map((c) => {
+      const pv = c.volumes.find((x) => x.volume === v.volume);
+      return {
+        node: c.name,
+        nodeId: c.nodeId,
+        connection: c.connection,
+        replication: pv?.replication ?? "Off",
+        peerDisk: pv?.peerDisk ?? "DUnknown",
+        ...(pv?.donePercent !== undefined ? { donePercent: pv.donePercent } : {}),
+        outOfSyncKib: pv?.outOfSyncKiB ?? 0,
+      };
+    }),
+  }));
+}
+
+/** Longest push body accepted: a node's desired state with many resources. */
+const pushBytesMax = 16 * 1024 * 1024;
+
+/** Starts the satellite's HTTP API and its periodic pass. */
+export async function startSatellite(options: SatelliteOptions): Promise<RunningSatellite> {
+  const satellite = new Satellite(options);
+  const app = Fastify({ logger: false, bodyLimit: pushBytesMax });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+  app.get("/v1/report", async (_req, reply) => reply.code(200).send(satellite.current()));
+  app.put("/v1/desired", async (req, reply) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(typeof req.body === "string" ? req.body : "");
+    } catch (err) {
+      return reply.code(400).send({ error: `the body is not JSON: ${(err as Error).message}` });
+    }
+    const push = parseDesiredPush(value);
+    if (typeof push === "string") return reply.code(400).send({ error: push });
+    const answer = await satellite.receive(push);
+    return reply.code("error" in answer ? 409 : 200).send(answer);
+  });
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : options.port;
+  const timer = setInterval(() => satellite.requestPass(), options.intervalMs ?? 2_000);
+  const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
+  options.logger.info("satellite listening", {
+    url: `http://${urlHost}:${port}`,
+    node: options.node,
+  });
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    close: async (stopDaemons) => {
+      clearInterval(timer);
+      await app.close();
+      await satellite.idle();
+      if (stopDaemons) await satellite.runner.stopAll();
+    },
+  };
+}
