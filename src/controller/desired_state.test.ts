@@ -29,7 +29,7 @@ test("desired state: a diskful node gets its file pools, port, secret, node-ids 
     assert.equal(d.resources.length, 1);
     const r = d.resources[0]!;
     assert.deepEqual(
-      { ...r, volumes: undefined, peers: undefined },
+      { ...r, volumes: undefined, peers: undefined, options: undefined },
       {
         name: "r1",
         nodeName: "n1",
@@ -42,6 +42,7 @@ test("desired state: a diskful node gets its file pools, port, secret, node-ids 
         pool: "pool",
         volumes: undefined,
         peers: undefined,
+        options: undefined,
       },
     );
     // Sizes round up to 4 KiB blocks; NBD ports follow the minor from 10809.
@@ -99,3 +100,40 @@ test("desired state: the NBD port base is a controller property; unknown nodes h
       { host: "127.0.0.2", port: 3366 },
     );
   }));
+
+test("desired state: DRBD options from properties, and LINSTOR's auto-quorum from three nodes", async () => {
+  await withStore(async (store) => {
+    // Two diskful replicas and a tie-breaker: three votes, so quorum majority with io-error.
+    const file = (node: string) =>
+      store.read((tx) => {
+        const d = desiredStateFor(tx, node);
+        const r = d.resources[0]!;
+        const pool = d.pools.find((p) => p.name === r.pool)?.directory ?? null;
+        return parseResourceFile(resourceFileFor(r, r.diskless ? null : pool), "r1.json");
+      });
+    assert.equal(file("n1").engineOptions.quorum, "majority");
+    assert.equal(file("n3").engineOptions.onNoQuorum, "io-error");
+    await store.write((tx) => {
+      const rd = tx.resourceDefinition("r1")!;
+      tx.putResourceDefinition({
+        ...rd,
+        props: {
+          ...rd.props,
+          "DrbdOptions/Net/protocol": "A",
+          "DrbdOptions/Net/max-buffers": "8000",
+          "DrbdOptions/auto-quorum": "suspend-io",
+          "DrbdOptions/Net/no-such-option": "1", // unknown names are left out, not fatal
+        },
+      });
+    });
+    const f = file("n2");
+    assert.equal(f.protocol, "A");
+    assert.equal(f.engineOptions.maxBuffers, 8000);
+    assert.equal(f.engineOptions.onNoQuorum, "suspend-io");
+    await store.write((tx) => {
+      const rd = tx.resourceDefinition("r1")!;
+      tx.putResourceDefinition({ ...rd, props: { "DrbdOptions/Resource/quorum": "off" } });
+    });
+    assert.equal(file("n1").engineOptions.quorum, "off");
+  });
+});

@@ -11,7 +11,13 @@
 //!   (10809 for the first minor; the controller property `Mirra/NbdPortBase` moves it).
 
 import { minorMin } from "./api_definitions.js";
-import type { NodeRecord, ResourceRecord, StoreReader } from "./store/store.js";
+import type {
+  NodeRecord,
+  ResourceDefinitionRecord,
+  ResourceRecord,
+  StoreReader,
+} from "./store/store.js";
+import { optionNames } from "../config/resource_file.js";
 import type {
   DesiredPeer,
   DesiredPool,
@@ -101,7 +107,47 @@ export function desiredStateFor(tx: StoreReader, name: string): DesiredState {
         ...(exported ? { nbd: hostPort(host, base + v.minorNumber - minorMin) } : {}),
       })),
       peers,
+      options: drbdOptionsFor(tx, rd, peers.length + 1),
     });
   }
   return { pools, resources };
+}
+
+/**
+ * The resource file's DRBD options from LINSTOR's `DrbdOptions/<Section>/<name>` properties,
+ * looked up on the definition, then its group, then the controller (the first one set wins),
+ * plus LINSTOR's auto-quorum: a resource with three or more nodes (tie-breakers count) gets
+ * `quorum majority` and `on-no-quorum` from `DrbdOptions/auto-quorum` (default io-error,
+ * `disabled` turns it off) unless quorum is set explicitly. Names the resource file does not
+ * know are left out: the daemon would refuse the whole file for one of them.
+ */
+export function drbdOptionsFor(
+  tx: StoreReader,
+  rd: ResourceDefinitionRecord,
+  nodeCount: number,
+): Record<string, string | number | boolean> {
+  const levels = [tx.controllerProps(), tx.resourceGroup(rd.resourceGroup)?.props ?? {}, rd.props];
+  const props: Record<string, string> = {};
+  for (const level of levels) Object.assign(props, level); // later levels override earlier
+  const options: Record<string, string | number | boolean> = {};
+  for (const [key, value] of Object.entries(props)) {
+    const m = /^DrbdOptions\/(?:Resource|Net|Disk|PeerDevice|Handlers)\/([a-z0-9-]+)$/.exec(key);
+    if (m === null || !optionNames.includes(m[1]!)) continue;
+    options[m[1]!] = optionValue(value);
+  }
+  const auto = (props["DrbdOptions/auto-quorum"] ?? "io-error").toLowerCase();
+  if (options["quorum"] === undefined && nodeCount >= 3 && auto !== "disabled") {
+    options["quorum"] = "majority";
+    options["on-no-quorum"] ??= auto === "suspend-io" ? "suspend-io" : "io-error";
+  }
+  return options;
+}
+
+/** LINSTOR properties are strings; the resource file wants numbers and booleans typed. */
+function optionValue(value: string): string | number | boolean {
+  if (/^\d+$/.test(value)) return Number(value);
+  const lower = value.toLowerCase();
+  if (lower === "yes" || lower === "true") return true;
+  if (lower === "no" || lower === "false") return false;
+  return value;
 }

@@ -67,6 +67,8 @@ export interface DesiredResource {
   readonly pool: string;
   readonly volumes: readonly DesiredVolume[];
   readonly peers: readonly DesiredPeer[];
+  /** DRBD options for the resource file by their drbd.conf names (quorum, protocol, ...). */
+  readonly options?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface DesiredState {
@@ -243,11 +245,18 @@ export function resourceFileFor(r: DesiredResource, poolDirectory: string | null
     resource: r.name,
     "shared-secret": r.sharedSecret,
     protocol: "C",
-    options: { "al-extents": r.alExtents ?? alExtentsDefault },
+    options: sortedOptions({ "al-extents": r.alExtents ?? alExtentsDefault, ...r.options }),
     volumes: volumes.map((v) => ({ volume: v.volume, size: `${v.sizeKib}K` })),
     nodes: [self, ...peers].sort((a, b) => a["node-id"] - b["node-id"]),
   };
   return JSON.stringify(doc, null, 2) + "\n";
+}
+
+/** The same options always give the same bytes, whatever order they were collected in. */
+function sortedOptions(
+  options: Record<string, string | number | boolean>,
+): Record<string, string | number | boolean> {
+  return Object.fromEntries(Object.entries(options).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 export function reconcile(desired: DesiredState, observed: ObservedState): Action[] {
