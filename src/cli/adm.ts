@@ -3,6 +3,7 @@
 
 import * as path from "node:path";
 import { MirraError } from "../stdx/errors.js";
+import { parseSize } from "../stdx/units.js";
 import { adminCall } from "../daemon/admin_client.js";
 import {
   adminSocketDefault,
@@ -23,6 +24,9 @@ export interface AdmOptions {
   peer?: string;
   discardMyData?: boolean;
   timeout?: string;
+  /** `resize --size`, e.g. "2G". */
+  size?: string;
+  assumeClean?: boolean;
 }
 
 export function admSocketPath(options: AdmOptions): string {
@@ -40,6 +44,8 @@ export async function adm(
     ...(resource !== undefined ? { resource } : {}),
     ...(options.force ? { force: true } : {}),
     ...(options.discardMyData ? { discardMyData: true } : {}),
+    ...(options.size !== undefined ? { size: parseSize(options.size) } : {}),
+    ...(options.assumeClean ? { assumeClean: true } : {}),
     ...(options.peer !== undefined
       ? { peer: /^\d+$/.test(options.peer) ? Number(options.peer) : options.peer }
       : {}),

@@ -141,7 +141,7 @@ const admHelp: Record<AdminCommandName, string> = {
   disconnect: "go StandAlone towards all peers or one (--peer)",
   verify: "online verify against all connected peers or one (--peer)",
   invalidate: "discard local data: full resync from a peer",
-  resize: "change the volume size (not supported by the engine yet)",
+  resize: "grow the volume online after its backing devices grew (--size, --assume-clean)",
   status: "show roles, disk, connection and replication states (--json)",
 };
 for (const name of adminCommands) {
@@ -157,6 +157,10 @@ for (const name of adminCommands) {
   if (name === "connect" || name === "disconnect" || name === "verify")
     sub.option("--peer <node>", "one peer, by node name or node id");
   if (name === "connect") sub.option("--discard-my-data", "resolve a split brain as its victim");
+  if (name === "resize")
+    sub
+      .option("--size <size>", "new size (e.g. 2G); file-backed disks are extended to hold it")
+      .option("--assume-clean", "the new area is identical on every node: do not resync it");
   sub.action((resource: string | undefined, options: AdmOptions) => adm(name, resource, options));
 }
 

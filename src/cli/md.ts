@@ -17,6 +17,7 @@ import {
   chooseSuperblock,
   encodeMetadataArea,
   internalDataBytes,
+  locateArea,
   metadataLayout,
   peerSlotsMax,
   readMetadataArea,
@@ -55,7 +56,7 @@ function ioError(what: string, path: string, err: unknown): DiskIoError {
 }
 
 /** Size of a regular file or block device (block devices report 0 in stat; ask sysfs). */
-function deviceBytesOf(path: string): number {
+export function deviceBytesOf(path: string): number {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(path);
@@ -189,17 +190,35 @@ export function createMd(options: CreateMdOptions, print = console.log): void {
   );
 }
 
-/** Reads and decodes the area configured by the options; throws MetadataError if bad. */
-export function readMd(options: { backing: string; meta?: string }): {
+/**
+ * Reads and decodes the area configured by the options; throws MetadataError if bad. With
+ * `scanDownToBytes`, an area left behind by a grow of the device (not yet moved by
+ * `mirra adm resize`) is looked for below the device's end (relocate.ts `locateArea`).
+ */
+export function readMd(options: {
+  backing: string;
+  meta?: string;
+  nodeId?: number;
+  scanDownToBytes?: number;
+}): {
   decoded: DecodedArea;
   metaPath: string;
   offsetBytes: number;
+  /** Set when the area was found below the end of a grown device. */
+  movedFrom?: string;
 } {
   const placement = options.meta === undefined ? "internal" : "external";
   const metaPath = options.meta ?? options.backing;
   const backingBytes = deviceBytesOf(options.backing);
   const metaBytes = deviceBytesOf(metaPath);
-  const end = roundDownPage(metaBytes);
+  const located = locateArea((o, n) => readAt(metaPath, o, n), metaBytes, {
+    placement,
+    ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
+    ...(options.scanDownToBytes !== undefined ? { scanDownToBytes: options.scanDownToBytes } : {}),
+  });
+  if (located instanceof MetadataError)
+    throw new MetadataError(`${metaPath}: ${located.message}`, { cause: located });
+  const end = located.endBytes;
   // Read the superblock pair first: it names the area's size, so the area is read whole
   // without reading the (possibly huge) data in front of it.
   let areaBytes = Math.min(end, 2 * superblockSlotBytes);
@@ -222,7 +241,12 @@ export function readMd(options: { backing: string; meta?: string }): {
     throw new MetadataError(`${metaPath}: ${decoded.message}`, { cause: decoded });
   if (areaBytes < decoded.header.areaBytes)
     throw new MetadataError(`${metaPath}: the metadata area is truncated`);
-  return { decoded, metaPath, offsetBytes: end - areaBytes };
+  return {
+    decoded,
+    metaPath,
+    offsetBytes: end - areaBytes,
+    ...(located.movedFrom !== undefined ? { movedFrom: located.movedFrom } : {}),
+  };
 }
 
 function hex64(n: number): string {

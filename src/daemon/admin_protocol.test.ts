@@ -142,6 +142,16 @@ describe("admin protocol", () => {
       parseAdminRequest({ command: "status", colour: "red" }),
       'unknown request field "colour"',
     );
+    const resize = { command: "resize", resource: "r0", size: 1 << 30, assumeClean: true };
+    assert.deepEqual(parseAdminRequest(resize), resize);
+    assert.equal(
+      parseAdminRequest({ ...resize, size: -4096 }),
+      "size must be a positive number of bytes",
+    );
+    assert.equal(
+      parseAdminRequest({ ...resize, assumeClean: 1 }),
+      "assumeClean must be true or false",
+    );
   });
 });
 

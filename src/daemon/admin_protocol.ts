@@ -33,6 +33,10 @@ export interface AdminRequest {
   readonly peer?: string | number;
   /** `connect --discard-my-data`. */
   readonly discardMyData?: boolean;
+  /** `resize --size`: the new size in bytes (a multiple of 4 KiB). */
+  readonly size?: number;
+  /** `resize --assume-clean`: do not resync the new blocks. */
+  readonly assumeClean?: boolean;
 }
 
 export interface AdminResponse {
@@ -87,7 +91,8 @@ export function parseAdminRequest(value: unknown): AdminRequest | string {
   if (typeof value !== "object" || value === null || Array.isArray(value))
     return "a request must be a JSON object";
   const r = value as Record<string, unknown>;
-  const known = ["id", "command", "resource", "force", "peer", "discardMyData"];
+  const known = ["id", "command", "resource", "force", "peer", "discardMyData", "size"];
+  known.push("assumeClean");
   for (const k of Object.keys(r)) if (!known.includes(k)) return `unknown request field "${k}"`;
   if (r["id"] !== undefined && !Number.isSafeInteger(r["id"])) return "id must be an integer";
   const command = r["command"];
@@ -96,7 +101,9 @@ export function parseAdminRequest(value: unknown): AdminRequest | string {
   if (r["resource"] !== undefined && typeof r["resource"] !== "string")
     return "resource must be a string";
   if (r["resource"] === undefined && command !== "status") return `${command} needs a resource`;
-  for (const k of ["force", "discardMyData"])
+  if (r["size"] !== undefined && !(Number.isSafeInteger(r["size"]) && (r["size"] as number) > 0))
+    return "size must be a positive number of bytes";
+  for (const k of ["force", "discardMyData", "assumeClean"])
     if (r[k] !== undefined && typeof r[k] !== "boolean") return `${k} must be true or false`;
   const peer = r["peer"];
   if (peer !== undefined && typeof peer !== "string" && !Number.isSafeInteger(peer))

@@ -10,19 +10,34 @@
 
 import * as fs from "node:fs";
 import { MetadataError } from "../stdx/errors.js";
-import { readMd } from "../cli/md.js";
+import { deviceBytesOf, readMd } from "../cli/md.js";
 import type { MetadataRecord, NodeId, PersistedMeta } from "../engine/types.js";
-import { MetadataWriter, type DecodedArea, type MetadataWrite } from "../engine/ondisk/mod.js";
+import {
+  MetadataWriter,
+  externalGrowDeviceBytes,
+  grownCapacityBytes,
+  metadataLayout,
+  planMetadataGrow,
+  type DecodedArea,
+  type MetadataHeader,
+  type MetadataWrite,
+} from "../engine/ondisk/mod.js";
 
 export interface MetadataLocation {
   /** Backing file or device (holds the area too when `metaPath` is undefined). */
   readonly backing: string;
   /** External metadata file or device. */
   readonly metaPath: string | undefined;
+  /**
+   * Lowest offset where an area left behind by a grown device can end (the configured
+   * volume plus its area); attach scans down to it when the device's end holds none.
+   */
+  readonly scanDownToBytes?: number;
 }
 
 interface Pending {
-  readonly writes: readonly MetadataWrite[];
+  /** Writes at absolute device offsets; each step but the last ends with fdatasync. */
+  readonly steps: readonly (readonly MetadataWrite[])[];
   readonly done: (ok: boolean) => void;
 }
 
@@ -30,15 +45,25 @@ export class MetadataStore {
   readonly decoded: DecodedArea;
   readonly path: string;
   private readonly writer: MetadataWriter;
-  private readonly areaOffsetBytes: number;
+  private areaOffsetBytes: number;
+  private readonly backing: string;
+  /** Set when the area was found below the end of a grown device (attach log). */
+  movedFrom: string | undefined;
   private fd: number;
   private queue: Pending[] = [];
   private busy = false;
   private failed = false;
   private idleWaiters: (() => void)[] = [];
 
-  private constructor(decoded: DecodedArea, path: string, offsetBytes: number, fd: number) {
+  private constructor(
+    decoded: DecodedArea,
+    path: string,
+    offsetBytes: number,
+    fd: number,
+    backing: string,
+  ) {
     this.decoded = decoded;
+    this.backing = backing;
     this.path = path;
     this.areaOffsetBytes = offsetBytes;
     this.fd = fd;
@@ -50,9 +75,13 @@ export class MetadataStore {
    * node id. Throws MetadataError with the codec's explanation when it cannot be used.
    */
   static open(location: MetadataLocation, nodeId: NodeId): MetadataStore {
-    const { decoded, metaPath, offsetBytes } = readMd({
+    const { decoded, metaPath, offsetBytes, movedFrom } = readMd({
       backing: location.backing,
+      nodeId,
       ...(location.metaPath !== undefined ? { meta: location.metaPath } : {}),
+      ...(location.scanDownToBytes !== undefined
+        ? { scanDownToBytes: location.scanDownToBytes }
+        : {}),
     });
     if (decoded.header.nodeId !== nodeId)
       throw new MetadataError(
@@ -67,7 +96,25 @@ export class MetadataStore {
         cause: err,
       });
     }
-    return new MetadataStore(decoded, metaPath, offsetBytes, fd);
+    const store = new MetadataStore(decoded, metaPath, offsetBytes, fd, location.backing);
+    store.movedFrom = movedFrom;
+    return store;
+  }
+
+  /** The header as it is once queued writes are durable (it changes on a grow). */
+  get header(): MetadataHeader {
+    return this.writer.header;
+  }
+
+  /**
+   * The largest volume the devices can hold now (they may have been grown since attach),
+   * in bytes; the current size when they did not grow enough.
+   */
+  capacityBytes(): number {
+    const h = this.writer.header;
+    const backingBytes = deviceBytesOf(this.backing);
+    const deviceBytes = h.placement === "internal" ? backingBytes : deviceBytesOf(this.path);
+    return grownCapacityBytes(h, this.areaOffsetBytes, deviceBytes, backingBytes);
   }
 
   /** A copy of what the area holds, for `createReplica` (the writer keeps its own mirror). */
@@ -81,21 +128,70 @@ export class MetadataStore {
     };
   }
 
+  /** Backing device size that holds a volume of `volumeBytes` and its moved area. */
+  deviceBytesFor(volumeBytes: number): number {
+    const h = this.writer.header;
+    if (h.placement === "external") return volumeBytes;
+    const area = metadataLayout(volumeBytes, h.alExtents, h.peerSlots, h.alRingSlots).areaBytes;
+    return Math.max(volumeBytes, this.areaOffsetBytes + h.areaBytes) + area;
+  }
+
   /** Queues `record`; `done(ok)` is called once it (and every earlier record) is durable. */
   write(record: MetadataRecord, done: (ok: boolean) => void): void {
     if (this.failed) {
       queueMicrotask(() => done(false));
       return;
     }
-    const writes = this.writer.encodeRecord(record);
-    if (writes instanceof MetadataError) {
+    const base = this.areaOffsetBytes;
+    const abs = (w: MetadataWrite): MetadataWrite => ({ ...w, offsetBytes: base + w.offsetBytes });
+    let steps: readonly (readonly MetadataWrite[])[] | MetadataError;
+    if (record.kind === "resize") steps = this.planGrow(record.sizeBlocks * 4096);
+    else {
+      const writes = this.writer.encodeRecord(record);
+      steps = writes instanceof MetadataError ? writes : [writes.map(abs)];
+    }
+    if (steps instanceof MetadataError) {
       this.failed = true;
-      process.stderr.write(`mirra: metadata write refused: ${writes.message}\n`);
+      process.stderr.write(`mirra: metadata write refused: ${steps.message}\n`);
       queueMicrotask(() => done(false));
       return;
     }
-    this.queue.push({ writes, done });
+    this.queue.push({ steps, done });
     this.kick();
+  }
+
+  /**
+   * Plans moving the area for a volume of `volumeBytes` (relocate.ts; an external metadata
+   * file is first extended to make room) and makes the writer describe the moved area, so
+   * later records are encoded for it. Returns the steps, at absolute offsets.
+   */
+  private planGrow(volumeBytes: number): MetadataWrite[][] | MetadataError {
+    const h = this.writer.header;
+    if (volumeBytes <= h.volumeBytes) return [];
+    const state = {
+      header: h,
+      meta: this.writer.meta,
+      superblockSequence: this.writer.superblockSequence,
+      areaOffsetBytes: this.areaOffsetBytes,
+    };
+    let deviceBytes: number;
+    try {
+      deviceBytes = deviceBytesOf(this.path);
+      const needed = externalGrowDeviceBytes(state, volumeBytes);
+      if (h.placement === "external" && deviceBytes < needed && fs.statSync(this.path).isFile()) {
+        // Extending a file only adds zeroes past its end: the old area stays where it was.
+        fs.ftruncateSync(this.fd, needed);
+        fs.fsyncSync(this.fd);
+        deviceBytes = needed;
+      }
+    } catch (err) {
+      return new MetadataError(`cannot grow ${this.path}: ${(err as Error).message}`);
+    }
+    const plan = planMetadataGrow(state, volumeBytes, deviceBytes);
+    if (plan instanceof MetadataError) return new MetadataError(`${this.path}: ${plan.message}`);
+    this.writer.adoptGrow(plan.header, plan.meta, plan.superblockSequence);
+    this.areaOffsetBytes = plan.areaOffsetBytes;
+    return plan.steps.map((s) => s.writes.slice());
   }
 
   private kick(): void {
@@ -115,13 +211,18 @@ export class MetadataStore {
 
   private async runBatch(batch: readonly Pending[]): Promise<boolean> {
     try {
+      const sync = (): Promise<void> =>
+        new Promise<void>((resolve, reject) =>
+          fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
+        );
       for (const p of batch) {
-        for (const w of p.writes)
-          await writeAll(this.fd, w.data, this.areaOffsetBytes + w.offsetBytes);
+        for (const [i, step] of p.steps.entries()) {
+          for (const w of step) await writeAll(this.fd, w.data, w.offsetBytes);
+          // A grow's steps are ordered by durability (relocate.ts): sync between them.
+          if (i < p.steps.length - 1) await sync();
+        }
       }
-      await new Promise<void>((resolve, reject) =>
-        fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
-      );
+      await sync();
       return true;
     } catch (err) {
       process.stderr.write(

@@ -44,7 +44,6 @@ function notSupported(): NodeJS.ErrnoException {
 }
 
 export class ReplicatedDevice implements BlockDevice {
-  readonly sizeBytes: number;
   readonly readOnly = false;
   readonly canTrim = false;
   readonly canFastZero = false;
@@ -55,8 +54,11 @@ export class ReplicatedDevice implements BlockDevice {
   private writesInFlight = 0;
   private drainWaiters: (() => void)[] = [];
 
-  constructor(private readonly host: BlockRequests) {
-    this.sizeBytes = host.sizeBytes;
+  constructor(private readonly host: BlockRequests) {}
+
+  /** Read at each NBD negotiation: an online resize grows it under a running export. */
+  get sizeBytes(): number {
+    return this.host.sizeBytes;
   }
 
   read(

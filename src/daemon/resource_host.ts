@@ -224,12 +224,7 @@ export class ResourceHost {
       case "verify":
         return this.verify(peer);
       case "resize":
-        return {
-          ok: false,
-          error:
-            "resize is not supported yet: the engine has no online resize (change the size " +
-            "with the resource down on every node, then recreate the metadata)",
-        };
+        return this.resize(request.size, request.assumeClean === true);
       case "status":
         return { ok: true };
     }
@@ -243,6 +238,22 @@ export class ResourceHost {
     if (node === undefined) return `resource ${this.name} has no peer ${text}`;
     if (node.nodeId === this.self.nodeId) return `node ${text} is this node, not a peer`;
     return node.nodeId;
+  }
+
+  /** Online grow of every volume (docs/daemon.md, "Online resize"), one after another. */
+  private async resize(sizeBytes: number | undefined, assumeClean: boolean): Promise<AdminResult> {
+    if (!this.isUp) return { ok: false, error: `resource ${this.name} is down (run adm up)` };
+    if (sizeBytes !== undefined && (sizeBytes <= 0 || sizeBytes % 4096 !== 0))
+      return { ok: false, error: `size ${sizeBytes} is not a positive multiple of 4 KiB` };
+    for (const v of this.volumes) {
+      const before = v.sizeBytes;
+      const r = await v.resize(sizeBytes, assumeClean);
+      const prefix = this.volumes.length > 1 ? `volume ${v.volume}: ` : "";
+      if (!r.ok) return { ok: false, error: prefix + (r.error ?? "failed") };
+      if (v.sizeBytes !== before)
+        this.log.info("volume resized", { volume: v.volume, sizeBytes: v.sizeBytes, assumeClean });
+    }
+    return { ok: true };
   }
 
   /** Online verify against one peer, or against every connected diskful peer. */

@@ -44,7 +44,7 @@ import {
   type Replica,
   type ReplicationState,
 } from "../engine/mod.js";
-import { validatePeerMessage } from "../engine/wire/mod.js";
+import { featureOnlineResize, validatePeerMessage } from "../engine/wire/mod.js";
 import {
   engineConfigOf,
   tickMs,
@@ -129,9 +129,11 @@ function isSyncing(r: ReplicationState): boolean {
 
 export class VolumeHost {
   readonly volume: number;
-  readonly sizeBytes: number;
+  /** The volume's size: the resource file's, or the metadata's once a resize agreed on one. */
+  sizeBytes: number;
   readonly wireName: string;
   private readonly spec: NodeVolumeSpec;
+  private readonly configSizeBytes: number;
   private readonly log: Logger;
   private replica: Replica | null = null;
   private disk: LocalVolume | null = null;
@@ -155,6 +157,8 @@ export class VolumeHost {
   private listener: PeerListener | undefined;
   /** Unregisters our dialing links from the listener's knock table, per peer. */
   private readonly knockRegistrations = new Map<NodeId, () => void>();
+  /** Feature flags each connected peer announced in its hello. */
+  private readonly peerFeatures = new Map<NodeId, number>();
 
   constructor(
     private readonly file: ResourceFile,
@@ -168,7 +172,8 @@ export class VolumeHost {
     assert(spec !== undefined, "volume of this node");
     this.spec = spec;
     this.volume = volume;
-    this.sizeBytes = file.volumes.find((v) => v.volume === volume)!.sizeBytes;
+    this.configSizeBytes = file.volumes.find((v) => v.volume === volume)!.sizeBytes;
+    this.sizeBytes = this.configSizeBytes;
     this.wireName = volumeWireName(file, volume);
     this.log = logger.child({ volume });
   }
@@ -196,8 +201,20 @@ export class VolumeHost {
           `volume ${this.volume}: backing disk ${this.spec.disk} does not exist ` +
             "(create it and its metadata with `mirra create-md`)",
         );
-      const meta = MetadataStore.open({ backing: this.spec.disk, metaPath }, nodeId);
+      // A grown backing device may still hold its area where the old end was (resize not
+      // run yet, or interrupted): attach looks for it down to the configured data size.
+      const scanDownToBytes = metaPath === undefined ? this.configSizeBytes : 0;
+      const meta = MetadataStore.open(
+        { backing: this.spec.disk, metaPath, scanDownToBytes },
+        nodeId,
+      );
+      if (meta.movedFrom !== undefined)
+        this.log.warn("metadata found below the end of the grown device; run adm resize", {
+          atEnd: meta.movedFrom,
+        });
       const h = meta.decoded.header;
+      // An online resize stored the agreed size in the metadata: it wins over the file's.
+      this.sizeBytes = h.sizeAgreed === true ? h.volumeBytes : this.configSizeBytes;
       if (h.volumeBytes < this.sizeBytes) {
         void meta.close();
         throw new MetadataError(
@@ -232,7 +249,10 @@ export class VolumeHost {
       this.meta = meta;
       persisted = meta.snapshot();
     }
-    const config = engineConfigOf(this.file, this.volume, overrides);
+    const config = {
+      ...engineConfigOf(this.file, this.volume, overrides),
+      sizeBlocks: this.sizeBytes / 4096,
+    };
     this.generation++;
     this.replica = createReplica(config, nodeId, persisted);
     const generation = this.generation;
@@ -275,10 +295,19 @@ export class VolumeHost {
   }
 
   private linkCallbacks(peer: NodeId, generation: number): PeerLinkCallbacks {
-    const limits = { sizeBlocks: this.sizeBytes / 4096 };
+    // Read at each message: an online resize changes the size under a live link.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const host = this;
+    const limits = {
+      get sizeBlocks(): number {
+        return host.sizeBytes / 4096;
+      },
+    };
     return {
-      onConnected: () => {
-        if (generation === this.generation) this.push({ type: "peerConnected", peer });
+      onConnected: (info) => {
+        if (generation !== this.generation) return;
+        this.peerFeatures.set(peer, info.features);
+        this.push({ type: "peerConnected", peer });
       },
       onDisconnected: () => {
         if (generation === this.generation) this.push({ type: "peerDisconnected", peer });
@@ -291,6 +320,8 @@ export class VolumeHost {
           this.links.get(peer)?.dropConnection(`invalid message: ${bad}`);
           return;
         }
+        // The engine answers with our capacity: read the (maybe just grown) device first.
+        if (message.type === "resizeRequest") this.noteCapacity(message.sizeBlocks * 4096);
         this.push({ type: "peerMessage", from: peer, message });
       },
     };
@@ -403,6 +434,8 @@ export class VolumeHost {
       }
       case "stateChanged": {
         const change = effect.change;
+        // The NBD export reports the new size to clients that connect from now on.
+        if (change.kind === "resized") this.sizeBytes = change.sizeBlocks * 4096;
         if (change.kind === "replication") {
           if (isSyncing(change.replication)) {
             const bits = this.replica?.peer(change.peer)?.bitmap.count() ?? 0;
@@ -527,6 +560,60 @@ export class VolumeHost {
       this.commands.set(commandId, resolve);
       this.push({ type: "admin", commandId, command });
     });
+  }
+
+  /**
+   * `mirra adm resize` on this node: with `sizeBytes`, a file-backed disk is first extended
+   * to hold it; then the engine runs a resize round (src/engine/resize.ts) with this
+   * node's capacity read fresh. Every connected peer must speak online-resize.
+   */
+  resize(sizeBytes: number | undefined, assumeClean: boolean): Promise<AdminResult> {
+    if (this.replica === null) return Promise.resolve({ ok: false, error: "Volume is down" });
+    for (const [peer, features] of this.peerFeatures) {
+      const p = this.replica.peer(peer);
+      if (p?.connection !== "Connected" || (features & featureOnlineResize) !== 0) continue;
+      const name = this.file.nodes.find((n) => n.nodeId === peer)?.name ?? String(peer);
+      return Promise.resolve({
+        ok: false,
+        error: `Peer ${name} runs a mirra without online resize: upgrade it first`,
+      });
+    }
+    const error = this.noteCapacity(sizeBytes ?? 0);
+    if (error !== undefined) return Promise.resolve({ ok: false, error });
+    return this.admin({
+      type: "resize",
+      ...(sizeBytes !== undefined ? { sizeBlocks: sizeBytes / 4096 } : {}),
+      ...(assumeClean ? { assumeClean: true } : {}),
+    });
+  }
+
+  /**
+   * Tells the engine how much the backing device holds now. With `wantBytes` > 0, a
+   * regular backing file (and an external metadata file) is extended to hold that much
+   * first, as `drbdadm resize --size` after an lvextend. Returns why it could not.
+   */
+  private noteCapacity(wantBytes: number): string | undefined {
+    const meta = this.meta;
+    const disk = this.spec.disk;
+    if (meta === null || disk === undefined) return undefined;
+    let capacity = meta.header.volumeBytes;
+    let error: string | undefined;
+    try {
+      if (wantBytes > meta.header.volumeBytes) {
+        const needed = meta.deviceBytesFor(wantBytes);
+        const stat = fs.statSync(disk);
+        if (stat.isFile() && stat.size < needed) {
+          fs.truncateSync(disk, needed);
+          this.log.info("backing file extended for resize", { disk, sizeBytes: needed });
+        }
+      }
+      capacity = meta.capacityBytes();
+    } catch (err) {
+      error = `cannot grow or size ${disk}: ${(err as Error).message}`;
+      this.log.warn("resize: backing device", { error });
+    }
+    this.push({ type: "backingCapacity", sizeBlocks: capacity / 4096 });
+    return error;
   }
 
   status(): VolumeStatus {

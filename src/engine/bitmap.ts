@@ -8,8 +8,8 @@ import { assert } from "../stdx/assert.js";
 import type { BitmapView } from "./types.js";
 
 export class Bitmap implements BitmapView {
-  readonly sizeBlocks: number;
-  private readonly bytes: Uint8Array;
+  sizeBlocks: number;
+  private bytes: Uint8Array;
   private setBits = 0;
 
   constructor(sizeBlocks: number, bytes?: Uint8Array) {
@@ -128,6 +128,15 @@ export class Bitmap implements BitmapView {
       changed += this.setRange(first, count);
     }
     return changed;
+  }
+
+  /** Online grow: the new blocks [old size, sizeBlocks) start clear. */
+  grow(sizeBlocks: number): void {
+    assert(Number.isInteger(sizeBlocks) && sizeBlocks >= this.sizeBlocks, "bitmaps only grow");
+    const bytes = new Uint8Array(Math.ceil(sizeBlocks / 8));
+    bytes.set(this.bytes);
+    this.bytes = bytes;
+    this.sizeBlocks = sizeBlocks;
   }
 
   /** A copy of the bytes in the persisted layout. */

@@ -62,7 +62,19 @@ export function applyMetadataRecord(meta: PersistedMeta, record: MetadataRecord)
     case "bitmap":
       applyBitmapRange(meta, record.peer, record.firstBlock, record.blockCount, record.value);
       return;
+    case "resize":
+      meta.bitmaps = meta.bitmaps.map((b) => growBitmapBytes(b, record.sizeBlocks));
+      return;
   }
+}
+
+/** A bitmap grown to `sizeBlocks` with the new bits clear; an empty one (untracked) stays. */
+export function growBitmapBytes(bits: Uint8Array, sizeBlocks: number): Uint8Array {
+  const length = bitmapBytes(sizeBlocks);
+  if (bits.length === 0 || bits.length >= length) return bits;
+  const grown = new Uint8Array(length);
+  grown.set(bits);
+  return grown;
 }
 
 function applyBitmapRange(

@@ -204,6 +204,7 @@ export class MiniCluster {
     switch (e.type) {
       case "metadataWrite":
         if (!fail) applyMetadataRecord(this.meta[id]!, e.record);
+        if (!fail && e.record.kind === "resize") this.growDisk(id, e.record.sizeBlocks);
         return this.step(id, { type: "metadataCompleted", ioId: e.ioId, ok: !fail });
       case "diskWrite":
         if (!fail) this.diskData[id]!.set(e.data, e.offsetBytes);
@@ -222,6 +223,21 @@ export class MiniCluster {
         const data = this.diskData[id]!.slice(e.offsetBytes, e.offsetBytes + e.lengthBytes);
         return this.step(id, { type: "diskCompleted", ioId: e.ioId, ok: true, data });
       }
+    }
+  }
+
+  /**
+   * The backing device grew (online resize): the new blocks hold a node-specific pattern
+   * (0xe0 + node id), as a real grown device holds whatever was there, so a test sees
+   * whether the resync copied them.
+   */
+  private growDisk(id: NodeId, sizeBlocks: number): void {
+    for (const disk of [this.diskData, this.diskDurable]) {
+      const old = disk[id]!;
+      if (old.length >= sizeBlocks * blockSizeBytes) continue;
+      const grown = new Uint8Array(sizeBlocks * blockSizeBytes).fill(0xe0 + id);
+      grown.set(old);
+      disk[id] = grown;
     }
   }
 

@@ -62,6 +62,7 @@ import {
   type WriteReq,
 } from "./requests.js";
 import { splitBrainVictim } from "./split_brain.js";
+import { ResizeCoordinator, type ResizeHost } from "./resize.js";
 import type {
   AdminCommand,
   DiskState,
@@ -89,7 +90,8 @@ const verifyChunkBlocks = 8;
 const congestedReadsMin = 16;
 
 export class Replica implements ReplicaView {
-  readonly config: ResolvedConfig;
+  /** Replaced (never mutated) by an online grow: only `sizeBlocks` changes. */
+  config: ResolvedConfig;
   readonly nodeId: NodeId;
   private readonly diskful: boolean;
   private readonly effects: Effect[] = [];
@@ -202,6 +204,10 @@ export class Replica implements ReplicaView {
   private alFlushPending = false;
   private appIoThisTick = false;
   private appIoLastTick = false;
+  // Online resize (resize.ts).
+  /** Blocks the local backing device can hold, as the shell last said. */
+  private capacityBlocks: number;
+  private readonly resize = new ResizeCoordinator();
 
   constructor(config: ResourceConfig, nodeId: NodeId, persisted?: PersistedMeta) {
     this.config = resolveConfig(config);
@@ -245,6 +251,7 @@ export class Replica implements ReplicaView {
     this.persistedAl = meta.alExtents.slice();
     this.alTxPersisted = meta.alTransactionSeq;
     this.appWritten = new Bitmap(this.diskful ? this.config.sizeBlocks : 0);
+    this.capacityBlocks = this.config.sizeBlocks;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -317,6 +324,9 @@ export class Replica implements ReplicaView {
         break;
       case "admin":
         this.onAdmin(event.commandId, event.command);
+        break;
+      case "backingCapacity":
+        this.capacityBlocks = event.sizeBlocks;
         break;
     }
     // Completions can unblock other queues; run them until nothing more happens.
@@ -2513,6 +2523,11 @@ export class Replica implements ReplicaView {
       case "ping":
         this.send(from, { type: "pingAck" });
         return;
+      case "resizeRequest":
+      case "resizeReply":
+      case "resize":
+      case "resizeAck":
+        return this.resize.onMessage(this.resizeHost, p, m);
       case "pingAck":
         p.pingSentTick = -1;
         if (p.confirmPending > 0) {
@@ -2672,7 +2687,56 @@ export class Replica implements ReplicaView {
         return this.invalidate(commandId);
       case "verify":
         return this.startVerify(commandId, c.peer);
+      case "resize":
+        return this.resize.start(this.resizeHost, commandId, c);
     }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Online resize: the rounds live in resize.ts; this is what they see of the replica.
+
+  /** Built once; its getters read the replica's current state. */
+  private readonly resizeHost: ResizeHost = ((r: Replica): ResizeHost => ({
+    get self() {
+      return { diskful: r.diskful, disk: r.disk, role: r.role };
+    },
+    get selfName() {
+      return r.config.byId[r.nodeId]!.name;
+    },
+    get sizeBlocks() {
+      return r.config.sizeBlocks;
+    },
+    get capacityBlocks() {
+      return r.diskful && r.disk !== "Diskless" ? r.capacityBlocks : 0;
+    },
+    get metaSeqDone() {
+      return r.metaSeqDone;
+    },
+    peers: r.peers,
+    send: (to, message) => r.send(to, message),
+    persistResize: (sizeBlocks) => r.persist({ kind: "resize", sizeBlocks }),
+    grow: (sizeBlocks) => r.growTo(sizeBlocks),
+    markNew: (from, to) => {
+      for (const p of r.peers) r.markOutOfSync(p, from, to - from);
+    },
+    done: (commandId, ok, error) => r.adminDone(commandId, ok, error),
+  }))(this);
+
+  /** Grows every size-bound structure; the metadata move is already durable. */
+  private growTo(sizeBlocks: number): boolean {
+    if (this.diskful && (this.disk === "Failed" || this.disk === "Diskless")) return false;
+    if (sizeBlocks <= this.config.sizeBlocks) return true;
+    this.config = { ...this.config, sizeBlocks };
+    for (const p of this.peers) {
+      p.bitmap.grow(sizeBlocks);
+      p.resyncInFlightBits.grow(sizeBlocks);
+      p.resyncRedirty.grow(sizeBlocks);
+    }
+    if (this.diskful) this.appWritten.grow(sizeBlocks);
+    this.syncCovered?.grow(sizeBlocks);
+    if (this.capacityBlocks < sizeBlocks) this.capacityBlocks = sizeBlocks;
+    this.emitState({ kind: "resized", sizeBlocks });
+    return true;
   }
 
   private startDown(commandId: number): void {
@@ -2772,6 +2836,7 @@ export class Replica implements ReplicaView {
     let granted = true;
     if (this.role === "Primary" && !this.config.options.allowTwoPrimaries) granted = false;
     if (this.pendingPromotion !== undefined && this.nodeId < p.peer) granted = false;
+    if (this.resize.running) granted = false;
     for (const q of this.peers) {
       if (q === p) continue;
       if (q.grantedUntilTick >= this.tickNow) granted = false;
@@ -3169,6 +3234,7 @@ export class Replica implements ReplicaView {
     for (const p of this.peers) this.pumpBarriers(p);
     this.maybeFinishPromotion();
     this.maybeFinishDown();
+    if (this.resize.active) this.resize.progress(this.resizeHost);
   }
 
   private send(to: NodeId, message: PeerMessage): void {

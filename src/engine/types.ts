@@ -224,7 +224,15 @@ export type AdminCommand =
   | { readonly type: "down" }
   /** Auto-promote hooks: an export was opened for writing / the last writer closed it. */
   | { readonly type: "open" }
-  | { readonly type: "close" };
+  | { readonly type: "close" }
+  /**
+   * Online grow (drbdadm resize), run on the Primary or, with none, on any diskful node:
+   * the size becomes the smallest backing capacity of this node and its diskful peers
+   * (every one must be connected), or `sizeBlocks` when given (refused if a disk cannot
+   * hold it; shrinking is refused). Unless `assumeClean`, the new blocks are resynced from
+   * this node. See src/engine/resize.ts.
+   */
+  | { readonly type: "resize"; readonly sizeBlocks?: number; readonly assumeClean?: boolean };
 
 export type Event =
   /** Start the replica once after createReplica: attach metadata, connect to all peers. */
@@ -259,7 +267,12 @@ export type Event =
   /** Completion of a metadataWrite effect. */
   | { readonly type: "metadataCompleted"; readonly ioId: number; readonly ok: boolean }
   | { readonly type: "tick" }
-  | { readonly type: "admin"; readonly commandId: number; readonly command: AdminCommand };
+  | { readonly type: "admin"; readonly commandId: number; readonly command: AdminCommand }
+  /**
+   * The local backing device can hold this many blocks of data now (with its metadata).
+   * The shell sends it before a resize is decided (`resize` command, `resizeRequest`).
+   */
+  | { readonly type: "backingCapacity"; readonly sizeBlocks: number };
 
 // ----------------------------------------------------------------------------------------
 // Effects.
@@ -321,7 +334,9 @@ export type StateChange =
     }
   | { readonly kind: "unrelatedData"; readonly peer: NodeId }
   | { readonly kind: "verifyDone"; readonly peer: NodeId; readonly outOfSyncBlocks: number }
-  | { readonly kind: "resyncDone"; readonly peer: NodeId; readonly source: boolean };
+  | { readonly kind: "resyncDone"; readonly peer: NodeId; readonly source: boolean }
+  /** The volume grew to `sizeBlocks` (online resize). */
+  | { readonly kind: "resized"; readonly sizeBlocks: number };
 
 // ----------------------------------------------------------------------------------------
 // Metadata: what the metadata device persists.
@@ -361,7 +376,12 @@ export type MetadataRecord =
       readonly firstBlock: number;
       readonly blockCount: number;
       readonly value: boolean;
-    };
+    }
+  /**
+   * Online grow: the volume now has `sizeBlocks` blocks. The shell moves the metadata area
+   * (crash-safe, src/engine/ondisk/relocate.ts) and grows every bitmap with clear bits.
+   */
+  | { readonly kind: "resize"; readonly sizeBlocks: number };
 
 /** What survived on the metadata device; build it with meta.ts helpers. */
 export interface PersistedMeta {
@@ -506,7 +526,24 @@ export type PeerMessage =
       readonly mask: number;
     }
   | { readonly type: "ping" }
-  | { readonly type: "pingAck" };
+  | { readonly type: "pingAck" }
+  /**
+   * Online resize, phase 1 (feature online-resize): how many blocks can your disk hold?
+   * `sizeBlocks` is the size the operator asked for (0: as large as the disks allow); a
+   * file-backed disk may be extended to hold it.
+   */
+  | { readonly type: "resizeRequest"; readonly id: number; readonly sizeBlocks: number }
+  /** Answer: the backing capacity in blocks (0: no disk, no limit). */
+  | { readonly type: "resizeReply"; readonly id: number; readonly capacityBlocks: number }
+  /** Phase 2: grow to `sizeBlocks`; the sender is the sync source of the new blocks. */
+  | {
+      readonly type: "resize";
+      readonly id: number;
+      readonly sizeBlocks: number;
+      readonly assumeClean: boolean;
+    }
+  /** The receiver grew (its metadata is durable) or, with ok false, could not. */
+  | { readonly type: "resizeAck"; readonly id: number; readonly ok: boolean };
 
 // ----------------------------------------------------------------------------------------
 // Inspection, for checkers, status output and tests.

@@ -77,10 +77,15 @@ class Catalog implements ExportCatalog {
 
   constructor(exports: readonly NbdExport[]) {
     for (const e of exports) {
+      const device = e.device;
       const info: ExportInfo = {
         name: e.name,
         description: e.description ?? "",
-        sizeBytes: e.device.sizeBytes,
+        // A getter: a device that grows (online resize) is offered at its new size to
+        // clients that connect afterwards; connected ones keep the size they negotiated.
+        get sizeBytes(): number {
+          return device.sizeBytes;
+        },
         readOnly: e.device.readOnly,
         canTrim: e.device.canTrim,
         canFastZero: e.device.canFastZero,

@@ -63,6 +63,8 @@ export function describeEvent(e: Event): string {
     case "start":
     case "tick":
       return e.type;
+    case "backingCapacity":
+      return `backingCapacity blocks=${e.sizeBlocks}`;
   }
 }
 
@@ -83,7 +85,9 @@ export function describeEffect(f: Effect): string {
             `primary=${r.superblock.primary}`
           : r.kind === "activityLog"
             ? `activityLog tx=${r.transactionSeq} extents=[${r.extents.join(",")}]`
-            : `bitmap peer=${r.peer} blocks=${r.firstBlock}+${r.blockCount} ${r.value ? "set" : "clear"}`;
+            : r.kind === "resize"
+              ? `resize blocks=${r.sizeBlocks}`
+              : `bitmap peer=${r.peer} blocks=${r.firstBlock}+${r.blockCount} ${r.value ? "set" : "clear"}`;
       return `metadataWrite io=${f.ioId} ${what}`;
     }
     case "send":

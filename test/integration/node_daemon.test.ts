@@ -482,9 +482,9 @@ describe("node daemon: three nodes on loopback", () => {
     assert.deepEqual(JSON.parse(answers[0]!), { ok: false, error: "the request is not JSON" });
     assert.match((JSON.parse(answers[1]!) as { error: string }).error, /^command must be one of/);
     assert.equal((JSON.parse(answers[2]!) as { id: number; ok: boolean }).id, 9);
-    const resize = await adminCall(sockets[0]!, { command: "resize", resource: "r0" });
+    const resize = await adminCall(sockets[0]!, { command: "resize", resource: "r0", size: 1000 });
     assert.equal(resize.ok, false);
-    assert.match(resize.error ?? "", /not supported/);
+    assert.match(resize.error ?? "", /not a positive multiple of 4 KiB/);
     const cli = await runCommand(
       process.execPath,
       [mirraMain, "adm", "primary", "r0", "--socket", join(dir, "none.sock")],

@@ -332,7 +332,7 @@ function decodeBitmaps(
  */
 export class MetadataWriter {
   header: MetadataHeader;
-  readonly layout: MetadataLayout;
+  layout: MetadataLayout;
   readonly meta: PersistedMeta;
   /** Sequence of the newest superblock copy handed out. */
   superblockSequence: number;
@@ -367,7 +367,19 @@ export class MetadataWriter {
       }
       case "bitmap":
         return this.bitmapWrites(record);
+      case "resize":
+        // Moving the area needs the device's new size: the shell plans it (relocate.ts)
+        // and hands the result to adoptGrow.
+        return new MetadataError("a resize record is executed with planMetadataGrow");
     }
+  }
+
+  /** After the shell executed a grow plan: the area now has this header, meta, sequence. */
+  adoptGrow(header: MetadataHeader, meta: PersistedMeta, superblockSequence: number): void {
+    this.header = header;
+    this.layout = layoutOf(header);
+    this.meta.bitmaps = meta.bitmaps.map((b) => b.slice());
+    this.superblockSequence = superblockSequence;
   }
 
   private superblockWrite(superblock: SuperblockRecord): MetadataWrite {

@@ -13,3 +13,4 @@ export {
 } from "./superblock.js";
 export { encodeAlTransaction, recoverAlRing, type AlRecovery } from "./al_ring.js";
 export * from "./area.js";
+export * from "./relocate.js";

@@ -33,9 +33,16 @@ export const flagConsistent = 1 << 0;
 export const flagWasUpToDate = 1 << 1;
 export const flagPrimary = 1 << 2;
 export const flagCrashedPrimary = 1 << 3;
+/** The volume size was set by `mirra adm resize`: it, not the resource file, is the size. */
+export const flagSizeAgreed = 1 << 4;
 export const flagInternal = 1 << 8;
 const flagsKnown =
-  flagConsistent | flagWasUpToDate | flagPrimary | flagCrashedPrimary | flagInternal;
+  flagConsistent |
+  flagWasUpToDate |
+  flagPrimary |
+  flagCrashedPrimary |
+  flagSizeAgreed |
+  flagInternal;
 
 /** Field offsets inside a superblock slot; docs/metadata.md has the same table. */
 export const sbOffset = {
@@ -89,6 +96,8 @@ export interface MetadataHeader {
   readonly areaBytes: number;
   /** Per peer slot, the node id it tracks, or `slotFree`. Ids are unique, never nodeId. */
   readonly slotNodeIds: readonly number[];
+  /** Set once an online resize agreed on `volumeBytes` (flag bit 4). */
+  readonly sizeAgreed?: boolean;
 }
 
 export interface DecodedSuperblock {
@@ -119,6 +128,7 @@ export function encodeSuperblock(
   bytes.set(superblockMagic, sbOffset.magic);
   view.setUint32(sbOffset.version, formatVersion, true);
   let flags = header.placement === "internal" ? flagInternal : 0;
+  if (header.sizeAgreed === true) flags |= flagSizeAgreed;
   if (superblock.consistent) flags |= flagConsistent;
   if (superblock.wasUpToDate) flags |= flagWasUpToDate;
   if (superblock.primary) flags |= flagPrimary;
@@ -196,6 +206,7 @@ export function decodeSuperblock(slot: Uint8Array): SlotResult {
     placement: (flags & flagInternal) !== 0 ? "internal" : "external",
     areaBytes: getU64(view, sbOffset.areaBytes),
     slotNodeIds,
+    ...((flags & flagSizeAgreed) !== 0 ? { sizeAgreed: true } : {}),
   };
   const problem = headerProblem(header);
   if (problem !== undefined) return fail("invalid", problem);

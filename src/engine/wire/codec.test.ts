@@ -19,6 +19,7 @@ import { authMessage, checkHello, helloFor, macEqual, rejectReason } from "./han
 const u64 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const small = fc.integer({ min: 0, max: 2 ** 40 });
 const mask = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const blocks = fc
   .integer({ min: 1, max: 3 })
   .chain((n) => fc.uint8Array({ minLength: n * 4096, maxLength: n * 4096 }));
@@ -161,6 +162,15 @@ const arbitraries: { [K in WireMessage["type"]]: fc.Arbitrary<Extract<WireMessag
     }),
     ping: fc.record({ type: fc.constant("ping") }),
     pingAck: fc.record({ type: fc.constant("pingAck") }),
+    resizeRequest: fc.record({ type: fc.constant("resizeRequest"), id: u32, sizeBlocks: small }),
+    resizeReply: fc.record({ type: fc.constant("resizeReply"), id: u32, capacityBlocks: small }),
+    resize: fc.record({
+      type: fc.constant("resize"),
+      id: u32,
+      sizeBlocks: small,
+      assumeClean: fc.boolean(),
+    }),
+    resizeAck: fc.record({ type: fc.constant("resizeAck"), id: u32, ok: fc.boolean() }),
   };
 
 const anyMessage: fc.Arbitrary<WireMessage> = fc.oneof(

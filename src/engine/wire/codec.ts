@@ -78,6 +78,10 @@ export const messageCodes: Record<WireMessage["type"], number> = {
   peerAck: 0x26,
   ping: 0x27,
   pingAck: 0x28,
+  resizeRequest: 0x29,
+  resizeReply: 0x2a,
+  resize: 0x2b,
+  resizeAck: 0x2c,
 };
 
 type FieldNames<T> = Record<Exclude<keyof T, "type">, true>;
@@ -149,6 +153,10 @@ export const messageFieldNames: {
   peerAck: { firstBlock: true, blockCount: true, mask: true },
   ping: {},
   pingAck: {},
+  resizeRequest: { id: true, sizeBlocks: true },
+  resizeReply: { id: true, capacityBlocks: true },
+  resize: { id: true, sizeBlocks: true, assumeClean: true },
+  resizeAck: { id: true, ok: true },
 };
 
 const utf8 = new TextEncoder();

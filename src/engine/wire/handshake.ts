@@ -18,7 +18,9 @@ export const protocolVersionMax = 1;
 /** Feature flag bits of `hello.featureFlags`. Unknown bits are ignored (not negotiated). */
 export const featureChecksumResync = 1 << 0;
 export const featureOnlineVerify = 1 << 1;
-export const featureFlagsSupported = featureChecksumResync | featureOnlineVerify;
+export const featureOnlineResize = 1 << 2;
+export const featureFlagsSupported =
+  featureChecksumResync | featureOnlineVerify | featureOnlineResize;
 
 export const rejectReason = {
   /** No protocol version in common. */

@@ -335,6 +335,44 @@ export const messageSpecs: readonly MessageSpec[] = [
   },
   { code: 0x27, name: "ping", phase: "replication", doc: "Keepalive.", fields: [] },
   { code: 0x28, name: "pingAck", phase: "replication", doc: "Keepalive answer.", fields: [] },
+  {
+    code: 0x29,
+    name: "resizeRequest",
+    phase: "replication",
+    doc: "Online resize, phase 1 (feature online-resize): how many blocks can your disk hold?",
+    fields: [
+      f("id", u32, "resize round, echoed in the reply"),
+      f("sizeBlocks", u64, "size the operator asked for, in blocks; 0: as large as possible"),
+    ],
+  },
+  {
+    code: 0x2a,
+    name: "resizeReply",
+    phase: "replication",
+    doc: "Answer to resizeRequest.",
+    fields: [
+      f("id", u32, "resize round"),
+      f("capacityBlocks", u64, "blocks the backing device can hold; 0: diskless, no limit"),
+    ],
+  },
+  {
+    code: 0x2b,
+    name: "resize",
+    phase: "replication",
+    doc: "Online resize, phase 2: grow to this size; the sender is the sync source of the new blocks.",
+    fields: [
+      f("id", u32, "resize round"),
+      f("sizeBlocks", u64, "new size in blocks"),
+      f("assumeClean", bool, "the new blocks are identical everywhere: do not resync them"),
+    ],
+  },
+  {
+    code: 0x2c,
+    name: "resizeAck",
+    phase: "replication",
+    doc: "The receiver grew (its metadata is durable) or could not.",
+    fields: [f("id", u32, "resize round"), f("ok", bool, "the receiver grew")],
+  },
 ];
 
 export const specByCode: ReadonlyMap<number, MessageSpec> = new Map(

@@ -104,6 +104,14 @@ export function validatePeerMessage(m: PeerMessage, limits: ValidationLimits): s
     case "verifyDone":
     case "ping":
     case "pingAck":
+    case "resizeReply":
+    case "resizeAck":
+      return undefined;
+    case "resizeRequest":
+    case "resize":
+      // A size the format cannot describe (16 TiB at most) is a broken peer, not a request.
+      if (!whole(m.sizeBlocks) || m.sizeBlocks > 2 ** 32)
+        return `${m.type}: ${m.sizeBlocks} blocks is not a volume size`;
       return undefined;
   }
 }
