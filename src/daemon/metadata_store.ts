@@ -21,6 +21,18 @@ export interface MetadataLocation {
   readonly metaPath: string | undefined;
 }
 
+/** Metadata updates queued so far (counted as issued; metrics: DRBD's al_writes, bm_writes). */
+export interface MetadataWriteCounters {
+  /** Activity-log transactions. */
+  readonly alWrites: number;
+  /** Bitmap pages (4 KiB) written to the area. */
+  readonly bitmapPageWrites: number;
+  /** Bits set or cleared by bitmap records (one per 4 KiB block). */
+  readonly bitmapBitUpdates: number;
+  /** fdatasync calls that made batches durable. */
+  readonly syncs: number;
+}
+
 interface Pending {
   readonly writes: readonly MetadataWrite[];
   readonly done: (ok: boolean) => void;
@@ -36,6 +48,10 @@ export class MetadataStore {
   private busy = false;
   private failed = false;
   private idleWaiters: (() => void)[] = [];
+  private alWrites = 0;
+  private bitmapPageWrites = 0;
+  private bitmapBitUpdates = 0;
+  private syncs = 0;
 
   private constructor(decoded: DecodedArea, path: string, offsetBytes: number, fd: number) {
     this.decoded = decoded;
@@ -94,8 +110,22 @@ export class MetadataStore {
       queueMicrotask(() => done(false));
       return;
     }
+    if (record.kind === "activityLog") this.alWrites++;
+    else if (record.kind === "bitmap") {
+      for (const w of writes) this.bitmapPageWrites += Math.ceil(w.data.length / 4096);
+      this.bitmapBitUpdates += record.blockCount;
+    }
     this.queue.push({ writes, done });
     this.kick();
+  }
+
+  get counters(): MetadataWriteCounters {
+    return {
+      alWrites: this.alWrites,
+      bitmapPageWrites: this.bitmapPageWrites,
+      bitmapBitUpdates: this.bitmapBitUpdates,
+      syncs: this.syncs,
+    };
   }
 
   private kick(): void {
@@ -122,6 +152,7 @@ export class MetadataStore {
       await new Promise<void>((resolve, reject) =>
         fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
       );
+      this.syncs++;
       return true;
     } catch (err) {
       process.stderr.write(
