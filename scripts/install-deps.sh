@@ -37,8 +37,10 @@ wanted=(
   "qemu-system-common:qemu-storage-daemon"
   # The bench's PNG charts are rasterised by resvg from system fonts (checked by file).
   "fonts-dejavu-core:DejaVuSans.ttf"
-  # promtool checks the daemon's Prometheus metrics in the tests.
+  # promtool checks the daemon's Prometheus metrics in the tests; the server itself scrapes a
+  # three-node cluster and runs the Piraeus alerts (test/integration/prometheus_cluster.test.ts).
   "prometheus:promtool"
+  "prometheus:prometheus"
   "coreutils:stat"
   # node-gyp builds mirra's native addon (fallocate for TRIM/WRITE_ZEROES) at npm install.
   "python3:python3"

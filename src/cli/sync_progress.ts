@@ -1,8 +1,10 @@
-//! Progress of resyncs (and verifies) for `mirra status --watch`: a bar with the percentage,
-//! the rate (how fast the out-of-sync amount shrinks between two samples) and the time left.
+//! Progress of resyncs and online verifies for `mirra status --watch`: a bar with the percentage, the rate (the
+//! daemon's measured resync speed, else how fast the out-of-sync amount shrinks between two
+//! samples) and the time left. On a SyncTarget both come from the daemon's estimate of what
+//! the resync moves (volume_host.ts, targetProgress), so the target's line is not stuck at 100%.
 //! Pure: the watcher in status_watch.ts samples the daemon and prints these lines.
 
-import type { ResourceStatus } from "../daemon/admin_protocol.js";
+import type { PeerVolumeLine, ResourceStatus } from "../daemon/admin_protocol.js";
 
 export interface SyncProgress {
   readonly resource: string;
@@ -11,10 +13,16 @@ export interface SyncProgress {
   readonly replication: string;
   readonly donePercent: number;
   readonly outOfSyncBytes: number;
-  /** Bytes per second over the last interval; undefined on the first sample. */
+  /** Bytes per second; undefined on the first sample when the daemon has no speed yet. */
   readonly rateBytesPerSecond: number | undefined;
   /** Seconds left at that rate; undefined when there is no rate yet. */
   readonly etaSeconds: number | undefined;
+}
+
+/** What the resync (out-of-sync bytes) or online verify (bytes not compared yet) has left. */
+function leftBytes(v: PeerVolumeLine): number {
+  const verify = v.traffic?.verifyRemainingBlocks;
+  return verify !== undefined ? verify * 4096 : v.outOfSyncKiB * 1024;
 }
 
 function key(resource: string, peer: string, volume: number): string {
@@ -30,18 +38,23 @@ export function syncProgress(
   const before = new Map<string, number>();
   for (const r of previous ?? [])
     for (const c of r.connections)
-      for (const v of c.volumes) before.set(key(r.resource, c.name, v.volume), v.outOfSyncKiB);
+      for (const v of c.volumes) before.set(key(r.resource, c.name, v.volume), leftBytes(v));
   const out: SyncProgress[] = [];
   for (const r of current)
     for (const c of r.connections)
       for (const v of c.volumes) {
         if (v.donePercent === undefined) continue;
         const was = before.get(key(r.resource, c.name, v.volume));
+        // The daemon's own speed (blocks finished over its last second) when it has one;
+        // else how fast the out-of-sync amount shrank between the two samples.
+        const measured = v.traffic?.resyncRateBytesPerSecond ?? 0;
+        const bytes = leftBytes(v);
         const rate =
-          was !== undefined && intervalSeconds > 0
-            ? Math.max(0, ((was - v.outOfSyncKiB) * 1024) / intervalSeconds)
-            : undefined;
-        const bytes = v.outOfSyncKiB * 1024;
+          measured > 0
+            ? measured
+            : was !== undefined && intervalSeconds > 0
+              ? Math.max(0, (was - bytes) / intervalSeconds)
+              : undefined;
         out.push({
           resource: r.resource,
           peer: c.name,

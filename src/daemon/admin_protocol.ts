@@ -3,6 +3,12 @@
 //! in order, on a connection that may carry many requests. Pure: types, request validation
 //! and the drbdadm-like status text.
 
+import type { VolumeIoSnapshot } from "../metrics/io_counters.js";
+import type { MetadataWriteCounters } from "./metadata_store.js";
+import type { LocalIoStatus, PeerTrafficStatus } from "./volume_host.js";
+
+export type { LocalIoStatus, MetadataWriteCounters, PeerTrafficStatus, VolumeIoSnapshot };
+
 export const adminCommands = [
   "up",
   "down",
@@ -57,6 +63,14 @@ export interface VolumeStatusLine {
   readonly writesInFlight: number;
   /** URI of this volume's NBD export on this node. */
   readonly nbd?: string;
+  /** Client IO through this node's export since the daemon started (counts, bytes, latency). */
+  readonly io?: VolumeIoSnapshot;
+  /** Activity-log and bitmap updates since attach; absent when diskless or down. */
+  readonly metadata?: MetadataWriteCounters;
+  /** IO on the backing disk (DRBD's read/written and lower_pending). */
+  readonly localIo?: LocalIoStatus;
+  /** Client requests in the engine not answered yet (DRBD's upper_pending). */
+  readonly upperPending?: number;
 }
 
 export interface PeerVolumeLine {
@@ -66,6 +80,8 @@ export interface PeerVolumeLine {
   readonly outOfSyncKiB: number;
   /** Resync progress in percent while syncing. */
   readonly donePercent?: number;
+  /** Data sent and received, resync rate and what is left, link round trips. */
+  readonly traffic?: PeerTrafficStatus;
 }
 
 export interface ConnectionStatus {

@@ -35,6 +35,18 @@ export interface MetadataLocation {
   readonly scanDownToBytes?: number;
 }
 
+/** Metadata updates queued so far (counted as issued; metrics: DRBD's al_writes, bm_writes). */
+export interface MetadataWriteCounters {
+  /** Activity-log transactions. */
+  readonly alWrites: number;
+  /** Bitmap pages (4 KiB) written to the area. */
+  readonly bitmapPageWrites: number;
+  /** Bits set or cleared by bitmap records (one per 4 KiB block). */
+  readonly bitmapBitUpdates: number;
+  /** fdatasync calls that made batches durable. */
+  readonly syncs: number;
+}
+
 interface Pending {
   /** Writes at absolute device offsets; each step but the last ends with fdatasync. */
   readonly steps: readonly (readonly MetadataWrite[])[];
@@ -54,6 +66,10 @@ export class MetadataStore {
   private busy = false;
   private failed = false;
   private idleWaiters: (() => void)[] = [];
+  private alWrites = 0;
+  private bitmapPageWrites = 0;
+  private bitmapBitUpdates = 0;
+  private syncs = 0;
 
   private constructor(
     decoded: DecodedArea,
@@ -156,6 +172,11 @@ export class MetadataStore {
       queueMicrotask(() => done(false));
       return;
     }
+    if (record.kind === "activityLog") this.alWrites++;
+    else if (record.kind === "bitmap") {
+      for (const w of steps.flat()) this.bitmapPageWrites += Math.ceil(w.data.length / 4096);
+      this.bitmapBitUpdates += record.blockCount;
+    }
     this.queue.push({ steps, done });
     this.kick();
   }
@@ -194,6 +215,15 @@ export class MetadataStore {
     return plan.steps.map((s) => s.writes.slice());
   }
 
+  get counters(): MetadataWriteCounters {
+    return {
+      alWrites: this.alWrites,
+      bitmapPageWrites: this.bitmapPageWrites,
+      bitmapBitUpdates: this.bitmapBitUpdates,
+      syncs: this.syncs,
+    };
+  }
+
   private kick(): void {
     if (this.busy || this.queue.length === 0) return;
     this.busy = true;
@@ -223,6 +253,7 @@ export class MetadataStore {
         }
       }
       await sync();
+      this.syncs++;
       return true;
     } catch (err) {
       process.stderr.write(

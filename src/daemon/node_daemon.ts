@@ -14,7 +14,7 @@ import type { Logger } from "../io/log.js";
 import { ConfigError, MirraError } from "../stdx/errors.js";
 import { localNode, type NodeSpec, type ResourceFile } from "../config/resource_file.js";
 import { ResourceHost } from "./resource_host.js";
-import { drbdReactorMetrics } from "../metrics/drbd_reactor.js";
+import { nodeMetrics } from "../metrics/node_metrics.js";
 import {
   parseAdminRequest,
   type AdminRequest,
@@ -108,10 +108,10 @@ export class NodeDaemon {
     fs.rmSync(this.options.adminSocket, { force: true });
   }
 
-  /** The metrics text for every resource, as drbd-reactor's Prometheus plugin writes it. */
+  /** The metrics text for every resource: drbd-reactor's families, then mirra's own. */
   metricsText(): string {
     const status = [...this.resources.values()].map((r) => r.status());
-    return drbdReactorMetrics(status, {
+    return nodeMetrics(status, {
       isClient: (resource, volume) =>
         this.selves.get(resource)?.volumes.find((v) => v.volume === volume)?.disk === undefined,
     });

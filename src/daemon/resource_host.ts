@@ -122,6 +122,7 @@ export class ResourceHost {
           name: v.wireName,
           description: `mirra resource ${this.name} volume ${v.volume}`,
           device: new ReplicatedDevice(v),
+          counters: v.io,
         },
       ],
       logger: this.log.child({ export: v.wireName }),
@@ -296,8 +297,11 @@ export class ResourceHost {
             volume: vs.volume,
             replication: p?.replication ?? "Off",
             peerDisk: p?.disk ?? "DUnknown",
-            outOfSyncKiB: (p?.outOfSyncBlocks ?? 0) * 4,
+            // A SyncTarget's bitmap lacks the source's bits: what the resync still moves is
+            // the better answer, as DRBD's target (which holds both bitmaps) gives it.
+            outOfSyncKiB: (p?.traffic.resyncRemainingBlocks ?? p?.outOfSyncBlocks ?? 0) * 4,
             ...(p?.donePercent !== undefined ? { donePercent: p.donePercent } : {}),
+            ...(p !== undefined ? { traffic: p.traffic } : {}),
           })),
         };
       });
@@ -321,6 +325,10 @@ export class ResourceHost {
           suspended: v.suspended,
           writesInFlight: v.writesInFlight,
           ...(e !== undefined ? { nbd: e.address.uri } : {}),
+          io: this.volumes.find((h) => h.volume === v.volume)!.io.snapshot(),
+          ...(v.metadata !== undefined ? { metadata: v.metadata } : {}),
+          localIo: v.localIo,
+          upperPending: v.upperPending,
         };
       }),
       connections,

@@ -5,7 +5,7 @@ import { createLogger, type Logger } from "../io/log.js";
 import { PeerLink, PeerListener } from "../io/peer_link.js";
 import type { PeerMessage } from "../engine/types.js";
 import { parseResourceFile } from "../config/resource_file.js";
-import { sendQueueBytesMaxFor, VolumeHost } from "./volume_host.js";
+import { sendQueueBytesMaxFor, targetProgress, VolumeHost } from "./volume_host.js";
 
 function captureLogger(lines: string[]): Logger {
   return createLogger({ level: "debug", json: true, write: (l) => lines.push(l) });
@@ -112,4 +112,18 @@ test("volume host: the send queue holds a whole resync window, even at max-buffe
   // resync of a large volume was cut as "peer too slow", restarted, and cut again.
   for (const maxBuffers of [32, 2048, 32768, 131072])
     assert.ok(sendQueueBytesMaxFor(maxBuffers) >= maxBuffers * 4096 + 64 * 1024 * 1024);
+});
+
+test("volume host: a SyncTarget's progress counts what it finished against the estimate", () => {
+  // A quarter of a 1000-block resync done: 750 left, 25 %.
+  assert.deepEqual(targetProgress({ totalBlocks: 1000, doneBlocks: 250 }), {
+    remainingBlocks: 750,
+    donePercent: 25,
+  });
+  // The estimate was low (writes marked more bits meanwhile): never past 100 %, nothing left.
+  assert.deepEqual(targetProgress({ totalBlocks: 100, doneBlocks: 120 }), {
+    remainingBlocks: 0,
+    donePercent: 100,
+  });
+  assert.equal(targetProgress({ totalBlocks: 3, doneBlocks: 1 }).donePercent, 33.3);
 });

@@ -53,7 +53,8 @@ import {
   type NodeVolumeSpec,
   type ResourceFile,
 } from "../config/resource_file.js";
-import { MetadataStore } from "./metadata_store.js";
+import { MetadataStore, type MetadataWriteCounters } from "./metadata_store.js";
+import { VolumeIoCounters, type HistogramSnapshot } from "../metrics/io_counters.js";
 
 export type ReadCallback = (err: NodeJS.ErrnoException | null, data?: Uint8Array) => void;
 export type DoneCallback = (err: NodeJS.ErrnoException | null) => void;
@@ -61,6 +62,35 @@ export type DoneCallback = (err: NodeJS.ErrnoException | null) => void;
 export interface AdminResult {
   readonly ok: boolean;
   readonly error?: string;
+}
+
+/** Traffic with one peer for one volume, and resync progress; counters since the daemon started. */
+export interface PeerTrafficStatus {
+  /** Block data sent (replicated writes, resync and read replies), as DRBD's `sent`. */
+  readonly sentBytes: number;
+  /** Block data received, as DRBD's `received`. */
+  readonly receivedBytes: number;
+  /** Resync data sent as SyncSource. */
+  readonly resyncSentBytes: number;
+  /** Resync data received as SyncTarget. */
+  readonly resyncReceivedBytes: number;
+  /** Blocks a resync finished with this peer, either role (sent, or found equal by checksum). */
+  readonly resyncDoneBlocks: number;
+  /** Blocks online verifies with this peer compared, either role. */
+  readonly verifyDoneBlocks: number;
+  /** Resync or verify speed over the last second (bytes finished per second); 0 when idle. */
+  readonly resyncRateBytesPerSecond: number;
+  /**
+   * Blocks the current resync still has to move: exact as SyncSource (its bitmap); as
+   * SyncTarget an estimate from the source's count at the start (see targetProgress).
+   * Undefined when not syncing.
+   */
+  readonly resyncRemainingBlocks: number | undefined;
+  /** Blocks the running online verify has still to compare; undefined when not verifying. */
+  readonly verifyRemainingBlocks: number | undefined;
+  /** Round trips of this volume's link to the peer; undefined before the first. */
+  readonly rtt: HistogramSnapshot | undefined;
+  readonly rttSecondsLast: number | undefined;
 }
 
 export interface PeerVolumeStatus {
@@ -71,8 +101,9 @@ export interface PeerVolumeStatus {
   readonly role: string;
   readonly disk: string;
   readonly outOfSyncBlocks: number;
-  /** Resync progress while SyncSource/SyncTarget/Paused*, else undefined. */
+  /** Resync progress while SyncSource/SyncTarget/Paused*, verify progress while Verify*. */
   readonly donePercent: number | undefined;
+  readonly traffic: PeerTrafficStatus;
 }
 
 export interface VolumeStatus {
@@ -84,6 +115,21 @@ export interface VolumeStatus {
   readonly suspended: boolean;
   readonly writesInFlight: number;
   readonly peers: readonly PeerVolumeStatus[];
+  /** Metadata updates since attach; undefined on a diskless volume. */
+  readonly metadata: MetadataWriteCounters | undefined;
+  /** IO on the backing disk since the volume host was made (DRBD's read/written, lower). */
+  readonly localIo: LocalIoStatus;
+  /** Client requests handed to the engine and not answered yet (DRBD's upper_pending). */
+  readonly upperPending: number;
+}
+
+export interface LocalIoStatus {
+  /** Bytes read from the backing disk: client reads served locally, resync and verify. */
+  readonly readBytes: number;
+  /** Bytes written to the backing disk: local and replicated writes, resync. */
+  readonly writtenBytes: number;
+  /** Requests open on the backing disk (DRBD's lower_pending). */
+  readonly pending: number;
 }
 
 interface ClientRequest {
@@ -123,6 +169,101 @@ function toIoErrorCode(err: NodeJS.ErrnoException): IoErrorCode {
   return code !== undefined && ioErrorCodes.includes(code) ? code : "EIO";
 }
 
+const blockBytes = 4096;
+
+/** Per peer: plain counters bumped per message (no allocation on the data path). */
+class PeerCounters {
+  sentBytes = 0;
+  receivedBytes = 0;
+  resyncSentBytes = 0;
+  resyncReceivedBytes = 0;
+  resyncDoneBlocks = 0;
+  verifyDoneBlocks = 0;
+  /** How far the running verify got: the end of the last block range compared. */
+  verifyPosition = 0;
+  /** The peer's count of bits for us, from its latest state message. */
+  peerBitsForUs = 0;
+  /** The peer's latest syncStart asked for a full sync. */
+  syncStartFull = false;
+  /** As SyncTarget: the blocks the current resync moves (estimate) and done at its start. */
+  targetTotalBlocks = 0;
+  targetDoneAtStart = 0;
+  /** Rate sampling (performance.now ms) and the rate over the last window. */
+  rateDoneBlocks = 0;
+  rateAtMs = 0;
+  rateBlocksPerSecond = 0;
+
+  /** Counts block data of a message to or from the peer. */
+  count(m: PeerMessage, sent: boolean): void {
+    let bytes = 0;
+    switch (m.type) {
+      case "data":
+        bytes = m.data.length;
+        break;
+      case "readReply":
+        bytes = m.data?.length ?? 0;
+        break;
+      case "resyncReply":
+        bytes = m.data?.length ?? 0;
+        if (sent) this.resyncSentBytes += bytes;
+        else this.resyncReceivedBytes += bytes;
+        break;
+      case "resyncAck":
+      case "inSync":
+        // Sent by the target, received by the source: one count per block on either side.
+        this.resyncDoneBlocks += m.blockCount;
+        return;
+      case "verifyReply":
+        // Sent by the verify target, received by the source; ranges come in order.
+        this.verifyDoneBlocks += m.blockCount;
+        this.verifyPosition = Math.max(this.verifyPosition, m.block + m.blockCount);
+        return;
+      case "state":
+        if (!sent) this.peerBitsForUs = m.bitsForYou;
+        return;
+      case "syncStart":
+        if (!sent) this.syncStartFull = m.full;
+        return;
+      default:
+        return;
+    }
+    if (sent) this.sentBytes += bytes;
+    else this.receivedBytes += bytes;
+  }
+
+  /** Every tick: the resync rate over windows of about a second. */
+  sample(nowMs: number): void {
+    const elapsedMs = nowMs - this.rateAtMs;
+    if (elapsedMs < 1000) return;
+    // A peer volume runs a resync or a verify, never both: one speed serves either.
+    const done = this.resyncDoneBlocks + this.verifyDoneBlocks;
+    const blocks = done - this.rateDoneBlocks;
+    this.rateBlocksPerSecond = this.rateAtMs === 0 ? 0 : (blocks * 1000) / elapsedMs;
+    this.rateDoneBlocks = done;
+    this.rateAtMs = nowMs;
+  }
+}
+
+/**
+ * How far a SyncTarget is. The target does not hold the source's bitmap (the source merges
+ * the target's into its own), so it estimates what the resync moves from what it heard at
+ * the start: everything for a full sync, else the source's bits for it plus its own bits for
+ * the source (an upper bound: a block in both counts twice). Pure, for tests.
+ */
+export function targetProgress(p: { readonly totalBlocks: number; readonly doneBlocks: number }): {
+  remainingBlocks: number;
+  donePercent: number;
+} {
+  const total = Math.max(p.totalBlocks, p.doneBlocks);
+  const remainingBlocks = total - p.doneBlocks;
+  const donePercent = total === 0 ? 100 : Math.floor((1000 * p.doneBlocks) / total) / 10;
+  return { remainingBlocks, donePercent };
+}
+
+function isVerifying(r: ReplicationState): boolean {
+  return r === "VerifyS" || r === "VerifyT";
+}
+
 function isSyncing(r: ReplicationState): boolean {
   return r === "SyncSource" || r === "SyncTarget" || r === "PausedSyncS" || r === "PausedSyncT";
 }
@@ -152,6 +293,13 @@ export class VolumeHost {
   private readonly commands = new Map<number, (r: AdminResult) => void>();
   /** Largest out-of-sync count seen during the current resync, per peer (progress). */
   private readonly syncStartBits = new Map<NodeId, number>();
+  /** Traffic and resync counters per peer, kept across connections and re-attaches. */
+  private readonly peerCounters = new Map<NodeId, PeerCounters>();
+  /** Client IO of this volume, counted by its NBD export (kept across exports). */
+  readonly io = new VolumeIoCounters();
+  private diskReadBytes = 0;
+  private diskWrittenBytes = 0;
+  private diskPending = 0;
   /** PEM material of `tls yes` (read by the resource at `up`), for the links we dial. */
   private tls: PeerTlsOptions | undefined;
   private listener: PeerListener | undefined;
@@ -176,6 +324,8 @@ export class VolumeHost {
     this.sizeBytes = this.configSizeBytes;
     this.wireName = volumeWireName(file, volume);
     this.log = logger.child({ volume });
+    for (const n of file.nodes)
+      if (n.nodeId !== self.nodeId) this.peerCounters.set(n.nodeId, new PeerCounters());
   }
 
   get attached(): boolean {
@@ -267,7 +417,11 @@ export class VolumeHost {
       this.links.set(peer.nodeId, link);
     }
     this.push({ type: "start" });
-    this.timer = setInterval(() => this.push({ type: "tick" }), tickMs);
+    this.timer = setInterval(() => {
+      this.push({ type: "tick" });
+      const now = performance.now();
+      for (const c of this.peerCounters.values()) c.sample(now);
+    }, tickMs);
     this.log.info("volume attached", {
       disk: this.spec.disk ?? "none",
       sizeBytes: this.sizeBytes,
@@ -322,6 +476,7 @@ export class VolumeHost {
         }
         // The engine answers with our capacity: read the (maybe just grown) device first.
         if (message.type === "resizeRequest") this.noteCapacity(message.sizeBlocks * 4096);
+        this.peerCounters.get(peer)?.count(message, false);
         this.push({ type: "peerMessage", from: peer, message });
       },
     };
@@ -353,6 +508,7 @@ export class VolumeHost {
   private diskDone(ioId: number, current: () => boolean): IoCallback {
     return (err) => {
       if (!current()) return;
+      this.diskPending--;
       this.push(
         err
           ? { type: "diskCompleted", ioId, ok: false, error: toIoErrorCode(err) }
@@ -369,8 +525,11 @@ export class VolumeHost {
         const disk = this.disk;
         assert(disk !== null, "diskRead on a diskless volume");
         const buf = new Uint8Array(effect.lengthBytes);
+        this.diskReadBytes += effect.lengthBytes;
+        this.diskPending++;
         disk.read(buf, 0, effect.lengthBytes, effect.offsetBytes, (err) => {
           if (!current()) return;
+          this.diskPending--;
           this.push(
             err
               ? { type: "diskCompleted", ioId: effect.ioId, ok: false, error: toIoErrorCode(err) }
@@ -382,6 +541,8 @@ export class VolumeHost {
       case "diskWrite": {
         const disk = this.disk;
         assert(disk !== null, "diskWrite on a diskless volume");
+        this.diskWrittenBytes += effect.data.length;
+        this.diskPending++;
         disk.write(
           effect.data,
           0,
@@ -395,6 +556,7 @@ export class VolumeHost {
       case "diskFlush": {
         const disk = this.disk;
         assert(disk !== null, "diskFlush on a diskless volume");
+        this.diskPending++;
         disk.flush(this.diskDone(effect.ioId, current));
         return;
       }
@@ -407,7 +569,8 @@ export class VolumeHost {
         return;
       }
       case "send":
-        this.links.get(effect.to)?.send(effect.message);
+        if (this.links.get(effect.to)?.send(effect.message) === true)
+          this.peerCounters.get(effect.to)?.count(effect.message, true);
         return;
       case "connectPeer":
         this.wantPeer(effect.peer);
@@ -444,6 +607,18 @@ export class VolumeHost {
               Math.max(bits, this.syncStartBits.get(change.peer) ?? 0),
             );
           } else this.syncStartBits.delete(change.peer);
+          const c = this.peerCounters.get(change.peer);
+          if (c !== undefined && change.replication === "SyncTarget") {
+            // A new resync as target (not a resumed one): estimate what it moves.
+            if (c.targetTotalBlocks === 0) {
+              const own = this.replica?.peer(change.peer)?.bitmap.count() ?? 0;
+              c.targetTotalBlocks = c.syncStartFull
+                ? this.sizeBytes / blockBytes
+                : c.peerBitsForUs + own;
+              c.targetDoneAtStart = c.resyncDoneBlocks;
+            }
+          } else if (c !== undefined && !isSyncing(change.replication)) c.targetTotalBlocks = 0;
+          if (c !== undefined && isVerifying(change.replication)) c.verifyPosition = 0;
         }
         // A resync's start says how much it has to move (the bitmap's count then), so the
         // log shows whether a reconnect resynced a bitmap's worth or the whole volume.
@@ -628,16 +803,38 @@ export class VolumeHost {
         suspended: false,
         writesInFlight: 0,
         peers: [],
+        metadata: undefined,
+        localIo: this.localIo(),
+        upperPending: 0,
       };
     const peers = r.peers.map((p): PeerVolumeStatus => {
       const node = this.file.nodes.find((n) => n.nodeId === p.peer)!;
       const bits = p.bitmap.count();
+      const c = this.peerCounters.get(p.peer)!;
       let donePercent: number | undefined;
-      if (isSyncing(p.replication)) {
+      let remaining: number | undefined;
+      const target = p.replication === "SyncTarget" || p.replication === "PausedSyncT";
+      if (target && c.targetTotalBlocks > 0) {
+        const t = targetProgress({
+          totalBlocks: c.targetTotalBlocks,
+          doneBlocks: c.resyncDoneBlocks - c.targetDoneAtStart,
+        });
+        donePercent = t.donePercent;
+        remaining = Math.max(t.remainingBlocks, bits);
+      } else if (isSyncing(p.replication)) {
         const start = Math.max(bits, this.syncStartBits.get(p.peer) ?? 0);
         this.syncStartBits.set(p.peer, start);
         donePercent = start === 0 ? 100 : Math.floor((1000 * (start - bits)) / start) / 10;
+        remaining = bits;
       }
+      let verifyRemaining: number | undefined;
+      if (isVerifying(p.replication)) {
+        const size = this.sizeBytes / blockBytes;
+        const at = Math.min(c.verifyPosition, size);
+        donePercent = Math.floor((1000 * at) / size) / 10;
+        verifyRemaining = size - at;
+      }
+      const link = this.links.get(p.peer);
       return {
         nodeId: p.peer,
         name: node.name,
@@ -647,6 +844,19 @@ export class VolumeHost {
         disk: p.peerDisk,
         outOfSyncBlocks: bits,
         donePercent,
+        traffic: {
+          sentBytes: c.sentBytes,
+          receivedBytes: c.receivedBytes,
+          resyncSentBytes: c.resyncSentBytes,
+          resyncReceivedBytes: c.resyncReceivedBytes,
+          resyncDoneBlocks: c.resyncDoneBlocks,
+          verifyDoneBlocks: c.verifyDoneBlocks,
+          resyncRateBytesPerSecond: c.rateBlocksPerSecond * blockBytes,
+          resyncRemainingBlocks: remaining,
+          verifyRemainingBlocks: verifyRemaining,
+          rtt: link !== undefined && link.rtt.count > 0 ? link.rtt.snapshot() : undefined,
+          rttSecondsLast: link?.rttSecondsLast,
+        },
       };
     });
     return {
@@ -658,6 +868,17 @@ export class VolumeHost {
       suspended: r.suspended,
       writesInFlight: r.writesInFlight,
       peers,
+      metadata: this.meta?.counters,
+      localIo: this.localIo(),
+      upperPending: this.requests.size,
+    };
+  }
+
+  private localIo(): LocalIoStatus {
+    return {
+      readBytes: this.diskReadBytes,
+      writtenBytes: this.diskWrittenBytes,
+      pending: this.diskPending,
     };
   }
 
@@ -683,6 +904,9 @@ export class VolumeHost {
       resolve({ ok: false, error: "the volume was detached" });
     this.commands.clear();
     this.syncStartBits.clear();
+    for (const c of this.peerCounters.values()) c.targetTotalBlocks = 0;
+    // Late disk callbacks are ignored (other generation): nothing stays open for this host.
+    this.diskPending = 0;
     const meta = this.meta;
     const disk = this.disk;
     this.meta = null;

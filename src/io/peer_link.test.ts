@@ -287,3 +287,36 @@ test("peer link: a knock from the accepting side makes the dialer dial at once",
     await own.close();
   }
 });
+
+test("peer link: keepalive and engine pings time the round trip", async () => {
+  const listener = await PeerListener.listen({ host: "127.0.0.1", port: 0 });
+  const { a, b } = pair();
+  const ra = recorder();
+  const rb = recorder();
+  const accepted = listener.accept({ ...b, pingIntervalMs: 10_000 }, rb);
+  const dialer = PeerLink.dial(
+    { host: "127.0.0.1", port: listener.port },
+    { ...a, pingIntervalMs: 40, pingTimeoutMs: 1000 },
+    ra,
+  );
+  try {
+    await until("both connected", () => dialer.isConnected && accepted.isConnected);
+    // An idle link: the dialer's keepalive pings every 40 ms, each answer is one sample.
+    await until("three round trips timed", () => dialer.rtt.count >= 3);
+    const s = dialer.rtt.snapshot();
+    assert.ok(s.sumSeconds > 0 && s.sumSeconds < 3, `sum ${s.sumSeconds}`);
+    assert.ok(dialer.rttSecondsLast !== undefined && dialer.rttSecondsLast < 1);
+    // A ping the owner sends (the engine's) is timed too.
+    const before = accepted.rtt.count;
+    assert.ok(accepted.send({ type: "ping" }));
+    await until("the engine ping's answer", () => accepted.rtt.count === before + 1);
+    assert.ok(
+      rb.messages.some((m) => m.type === "ping"),
+      "the pings reach the peer's owner",
+    );
+  } finally {
+    dialer.close();
+    accepted.close();
+    await listener.close();
+  }
+});

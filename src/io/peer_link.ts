@@ -17,6 +17,12 @@
 //!   nothing arrived `pingTimeoutMs` later, the connection is dropped. Every frame counts as
 //!   a sign of life. Incoming pings are answered here and still delivered upwards (the
 //!   engine answers them too; an extra pingAck is harmless to it).
+//! - Round-trip time: a ping we send (keepalive or the engine's) is answered at once by the
+//!   peer's link, so the first pingAck after it times the round trip, including whatever
+//!   queue it waited behind. No ping is sent just to measure: every pingAck also reaches the
+//!   engine, which takes one after its state message as proof the peer saw that state
+//!   (quorum confirmation), so more pings would mean more acks it could take for the wrong
+//!   one. Samples therefore come from idle links (every `pingIntervalMs`) and engine pings.
 //! - Any error ends the connection, never the process: the owner hears `onDisconnected`,
 //!   and a dialing link tries again.
 
@@ -26,6 +32,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { MirraError, ProtocolError } from "../stdx/errors.js";
 import { assert } from "../stdx/assert.js";
 import { createLogger, type Logger } from "./log.js";
+import { Histogram, rttBucketsSeconds } from "../metrics/io_counters.js";
 import type { PeerMessage } from "../engine/types.js";
 import {
   FrameParser,
@@ -274,6 +281,12 @@ export class PeerLink {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private pingSentMs: number | undefined;
+  /** performance.now() of the ping being timed, if its ack has not come. */
+  private rttPingSentMs: number | undefined;
+  /** Round-trip times of this link, over all its connections. */
+  readonly rtt = new Histogram(rttBucketsSeconds);
+  /** The latest round trip measured, in seconds; undefined before the first. */
+  rttSecondsLast: number | undefined;
   readonly log: Logger;
 
   private constructor(
@@ -322,6 +335,7 @@ export class PeerLink {
   /** Sends a replication message; false (message dropped) when not connected. */
   send(message: PeerMessage): boolean {
     if (!this.connected || this.channel === undefined) return false;
+    if (message.type === "ping") this.notePing();
     this.channel.send(message);
     return true;
   }
@@ -413,9 +427,20 @@ export class PeerLink {
     ch.close(message);
   }
 
+  /** A ping leaves: time it unless an earlier one is still being timed. */
+  private notePing(): void {
+    this.rttPingSentMs ??= performance.now();
+  }
+
   private deliver(ch: Channel, m: WireMessage): void {
     if (this.channel !== ch) return;
     this.pingSentMs = undefined;
+    if (m.type === "pingAck" && this.rttPingSentMs !== undefined) {
+      const seconds = (performance.now() - this.rttPingSentMs) / 1000;
+      this.rttPingSentMs = undefined;
+      this.rtt.observe(seconds);
+      this.rttSecondsLast = seconds;
+    }
     switch (m.type) {
       case "hello":
       case "authChallenge":
@@ -450,6 +475,7 @@ export class PeerLink {
         }
       } else if (now - ch.lastReceiveMs >= intervalMs) {
         this.pingSentMs = now;
+        this.notePing();
         ch.send({ type: "ping" });
       }
     }, checkEveryMs);
@@ -461,6 +487,7 @@ export class PeerLink {
     clearInterval(this.keepaliveTimer);
     this.channel = undefined;
     this.pingSentMs = undefined;
+    this.rttPingSentMs = undefined;
     if (this.connected) {
       this.connected = false;
       this.log.info("peer disconnected", { reason });

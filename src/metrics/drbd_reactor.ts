@@ -36,8 +36,23 @@
 //! * `drbd_device_client` (intentional diskless) is not in the status snapshot; it comes from
 //!   the resource file (`"disk": "none"`) through `DrbdReactorOptions.isClient`. Without it,
 //!   both `drbd_device_client` and `drbd_device_unintentionaldiskless` are left out.
+//! * `drbd_device_read_bytes_total` / `_written_bytes_total` count what this node read from and
+//!   wrote to its backing disk, as DRBD's `read`/`written` do: on a Secondary the replicated
+//!   writes, on a SyncTarget the resync. `drbd_device_upperpending` is the client requests in
+//!   the engine, `drbd_device_lowerpending` the requests open on the backing disk.
+//!   `drbd_device_alwrites_total` counts activity-log transactions, `drbd_device_bmwrites_total`
+//!   bitmap pages written, both since the volume was attached (a diskless volume has neither).
+//! * `drbd_peerdevice_sent_bytes` / `_received_bytes` are block data to and from that peer
+//!   (replicated writes, resync, remote reads). drbd-reactor declares them `counter` without
+//!   the `_total` suffix, which `promtool check metrics` rejects; mirra keeps the names and
+//!   declares them `untyped` (rate() works on them all the same).
+//! * Still left out, for want of data: the in-flight byte gauges, `congested`,
+//!   `maypromote`/`promotionscore`, `forceiofailures`, `open`, `alsuspended`, `drbd_version`.
 
 import type { ResourceStatus } from "../daemon/admin_protocol.js";
+import { Exposition, bit, oneHot, type Family, type Labels } from "./exposition.js";
+
+export { escapeLabelValue } from "./exposition.js";
 
 /** drbd-reactor's enum values (src/drbd.rs), in its order. */
 export const drbdRoles = ["Unknown", "Primary", "Secondary"] as const;
@@ -75,15 +90,6 @@ export interface DrbdReactorOptions {
   readonly isClient?: (resource: string, volume: number) => boolean;
 }
 
-type MetricType = "gauge" | "counter";
-type Labels = readonly (readonly [string, string])[];
-
-interface Family {
-  readonly name: string;
-  readonly type: MetricType;
-  readonly help: string;
-}
-
 /** The families this module writes, in output order, with drbd-reactor's help texts. */
 const families = {
   up: {
@@ -104,6 +110,16 @@ const families = {
     type: "gauge",
     help: "Number of bytes currently out of sync with this peer, according to the bitmap that DRBD has for it",
   },
+  sent: {
+    name: "drbd_peerdevice_sent_bytes",
+    type: "untyped",
+    help: "Number of bytes currently sent to this peer",
+  },
+  received: {
+    name: "drbd_peerdevice_received_bytes",
+    type: "untyped",
+    help: "Number of bytes currently received from this peer",
+  },
   disk: { name: "drbd_device_state", type: "gauge", help: "DRBD device state" },
   client: {
     name: "drbd_device_client",
@@ -121,93 +137,91 @@ const families = {
     help: "Boolean if this device has DRBD quorum",
   },
   size: { name: "drbd_device_size_bytes", type: "gauge", help: "Device size in bytes" },
+  readBytes: {
+    name: "drbd_device_read_bytes_total",
+    type: "counter",
+    help: "Net data read from local hard disk",
+  },
+  writtenBytes: {
+    name: "drbd_device_written_bytes_total",
+    type: "counter",
+    help: "Net data written on local disk",
+  },
+  alWrites: {
+    name: "drbd_device_alwrites_total",
+    type: "counter",
+    help: "Number of updates of the activity log area of the meta data",
+  },
+  bmWrites: {
+    name: "drbd_device_bmwrites_total",
+    type: "counter",
+    help: "Number of updates of the bitmap area of the meta data",
+  },
+  upperPending: {
+    name: "drbd_device_upperpending",
+    type: "gauge",
+    help: "Number of block I/O requests forwarded to DRBD, but not yet answered by DRBD.",
+  },
+  lowerPending: {
+    name: "drbd_device_lowerpending",
+    type: "gauge",
+    help: "Number of open requests to the local I/O sub-system issued by DRBD",
+  },
 } as const satisfies Record<string, Family>;
-
-type FamilyKey = keyof typeof families;
-
-/** Escapes a label value per the text format: backslash, double quote and line feed. */
-export function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
-
-/** Escapes HELP text per the text format: backslash and line feed. */
-function escapeHelp(text: string): string {
-  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-}
-
-function sampleLine(name: string, labels: Labels, value: number): string {
-  if (!Number.isFinite(value)) throw new Error(`metric ${name}: value ${value} is not finite`);
-  const body = labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",");
-  return `${name}${labels.length > 0 ? `{${body}}` : ""} ${value}`;
-}
-
-function oneHot<T extends string>(
-  metric: string,
-  values: readonly T[],
-  current: string,
-  labels: Labels,
-): string[] {
-  if (!(values as readonly string[]).includes(current))
-    throw new Error(`${metric}: "${current}" is not one of ${values.join(", ")}`);
-  return values.map((v) => sampleLine(metric, [...labels, [metric, v]], v === current ? 1 : 0));
-}
-
-const bit = (b: boolean): number => (b ? 1 : 0);
 
 /**
  * The exposition text (Prometheus format 0.0.4) for one node's resources, under drbd-reactor's
- * metric names. Ends with a line feed.
+ * metric names. Ends with a line feed. The satellite calls it once with the statuses of all
+ * its daemons, so each family appears once.
  */
 export function drbdReactorMetrics(
   status: readonly ResourceStatus[],
   options: DrbdReactorOptions = {},
 ): string {
-  const samples = new Map<FamilyKey, string[]>(
-    (Object.keys(families) as FamilyKey[]).map((k) => [k, []]),
-  );
-  const add = (key: FamilyKey, lines: readonly string[]): void => {
-    samples.get(key)!.push(...lines);
-  };
+  const x = new Exposition(families);
   const up = status.filter((r) => r.up);
 
-  add("up", [sampleLine(families.up.name, [], 1)]);
-  add("resources", [sampleLine(families.resources.name, [], up.length)]);
+  x.value("up", [], 1);
+  x.value("resources", [], up.length);
   for (const r of up) {
     const res: Labels = [["name", r.resource]];
-    add("role", oneHot(families.role.name, drbdRoles, r.role, res));
-    const suspended = r.volumes.some((v) => v.suspended);
-    add("suspended", [sampleLine(families.suspended.name, res, bit(suspended))]);
+    x.add("role", oneHot(x.name("role"), drbdRoles, r.role, res));
+    x.value("suspended", res, bit(r.volumes.some((v) => v.suspended)));
 
     for (const c of r.connections) {
       const conn: Labels = [...res, ["conn_name", c.name], ["peer_node_id", String(c.nodeId)]];
-      add("connection", oneHot(families.connection.name, drbdConnectionStates, c.connection, conn));
+      x.add("connection", oneHot(x.name("connection"), drbdConnectionStates, c.connection, conn));
       for (const pv of c.volumes) {
         const labels: Labels = [...conn, ["volume", String(pv.volume)]];
-        add("outOfSync", [sampleLine(families.outOfSync.name, labels, pv.outOfSyncKiB * 1024)]);
+        x.value("outOfSync", labels, pv.outOfSyncKiB * 1024);
+        if (pv.traffic !== undefined) {
+          x.value("sent", labels, pv.traffic.sentBytes);
+          x.value("received", labels, pv.traffic.receivedBytes);
+        }
       }
     }
 
     for (const v of r.volumes) {
       const dev: Labels = [...res, ["volume", String(v.volume)]];
-      add("disk", oneHot(families.disk.name, drbdDiskStates, v.disk, dev));
+      x.add("disk", oneHot(x.name("disk"), drbdDiskStates, v.disk, dev));
       if (options.isClient !== undefined) {
         const client = options.isClient(r.resource, v.volume);
-        const unintentional = !client && v.disk === "Diskless";
-        add("client", [sampleLine(families.client.name, dev, bit(client))]);
-        add("unintentionalDiskless", [
-          sampleLine(families.unintentionalDiskless.name, dev, bit(unintentional)),
-        ]);
+        x.value("client", dev, bit(client));
+        x.value("unintentionalDiskless", dev, bit(!client && v.disk === "Diskless"));
       }
-      add("quorum", [sampleLine(families.quorum.name, dev, bit(v.quorum))]);
-      add("size", [sampleLine(families.size.name, dev, v.sizeBytes)]);
+      x.value("quorum", dev, bit(v.quorum));
+      x.value("size", dev, v.sizeBytes);
+      if (v.localIo !== undefined) {
+        x.value("readBytes", dev, v.localIo.readBytes);
+        x.value("writtenBytes", dev, v.localIo.writtenBytes);
+      }
+      if (v.metadata !== undefined) {
+        x.value("alWrites", dev, v.metadata.alWrites);
+        x.value("bmWrites", dev, v.metadata.bitmapPageWrites);
+      }
+      if (v.upperPending !== undefined) x.value("upperPending", dev, v.upperPending);
+      if (v.localIo !== undefined) x.value("lowerPending", dev, v.localIo.pending);
     }
   }
-
-  const out: string[] = [];
-  for (const [key, lines] of samples) {
-    if (lines.length === 0) continue;
-    const f: Family = families[key];
-    out.push(`# TYPE ${f.name} ${f.type}`, `# HELP ${f.name} ${escapeHelp(f.help)}`, ...lines);
-  }
-  return out.join("\n") + "\n";
+  return x.text();
 }

@@ -378,4 +378,29 @@ describe("nbd server: devices that open (auto-promote)", () => {
     assert.equal((await probe.reply(512)).error, 0);
     probe.close();
   });
+
+  test("counts each export's client IO: requests, bytes, latency, errors", async () => {
+    const before = server.counters("disk").snapshot();
+    const c = await open("disk", false);
+    const data = pattern(42, 16384);
+    c.send(C.CMD_WRITE, 0, data.length, 1n, 0, data);
+    assert.equal((await c.reply()).error, 0);
+    c.send(C.CMD_READ, 0, 4096, 2n);
+    assert.equal((await c.reply(4096)).error, 0);
+    c.send(C.CMD_FLUSH, 0, 0, 3n);
+    assert.equal((await c.reply()).error, 0);
+    c.close();
+    const after = server.counters("disk").snapshot();
+    assert.equal(after.writes - before.writes, 1);
+    assert.equal(after.writtenBytes - before.writtenBytes, 16384);
+    assert.equal(after.reads - before.reads, 1);
+    assert.equal(after.readBytes - before.readBytes, 4096);
+    assert.equal(after.flushes - before.flushes, 1);
+    assert.equal(after.errors, before.errors);
+    assert.equal(after.writeLatency.count - before.writeLatency.count, 1);
+    assert.ok(after.readLatency.sumSeconds > before.readLatency.sumSeconds);
+    // The read-only export counts apart.
+    assert.notEqual(server.counters("ro"), server.counters("disk"));
+    assert.throws(() => server.counters("nope"), /vanished/);
+  });
 });

@@ -20,6 +20,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import type { BlockDevice, IoCallback } from "../storage/block_device.js";
 import type { Logger } from "../io/log.js";
+import { VolumeIoCounters } from "../metrics/io_counters.js";
 import { BufferPool } from "./buffer_pool.js";
 import { IN_PLACE_PAYLOAD_MAX, ReadSlabs, type ReadSlab } from "./read_slabs.js";
 import { toNbdErrno } from "./errors.js";
@@ -42,6 +43,12 @@ export interface NbdExport {
   readonly name: string;
   readonly description?: string;
   readonly device: BlockDevice;
+  /**
+   * Where this export's client IO is counted (requests, bytes, latency). Give one that
+   * outlives the server (the node daemon keeps one per volume across exports); absent: the
+   * server makes its own (see NbdServer.counters).
+   */
+  readonly counters?: VolumeIoCounters;
 }
 
 export interface NbdServerOptions {
@@ -72,7 +79,10 @@ export interface ListenAddress {
 }
 
 class Catalog implements ExportCatalog {
-  private readonly byName = new Map<string, { info: ExportInfo; device: BlockDevice }>();
+  private readonly byName = new Map<
+    string,
+    { info: ExportInfo; device: BlockDevice; counters: VolumeIoCounters }
+  >();
   private readonly infos: ExportInfo[] = [];
 
   constructor(exports: readonly NbdExport[]) {
@@ -90,7 +100,11 @@ class Catalog implements ExportCatalog {
         canTrim: e.device.canTrim,
         canFastZero: e.device.canFastZero,
       };
-      this.byName.set(e.name, { info, device: e.device });
+      this.byName.set(e.name, {
+        info,
+        device: e.device,
+        counters: e.counters ?? new VolumeIoCounters(),
+      });
       this.infos.push(info);
     }
   }
@@ -106,9 +120,17 @@ class Catalog implements ExportCatalog {
   }
 
   device(info: ExportInfo): BlockDevice {
-    const entry = this.byName.get(info.name);
-    if (!entry) throw new Error(`export ${info.name} vanished from the catalog`);
-    return entry.device;
+    return this.entry(info.name).device;
+  }
+
+  counters(name: string): VolumeIoCounters {
+    return this.entry(name).counters;
+  }
+
+  private entry(name: string): { device: BlockDevice; counters: VolumeIoCounters } {
+    const entry = this.byName.get(name);
+    if (!entry) throw new Error(`export ${name} vanished from the catalog`);
+    return entry;
   }
 }
 
@@ -181,6 +203,11 @@ export class NbdServer {
     }
     for (const c of this.connections) c.destroy("server shutdown");
     await Promise.all(closing);
+  }
+
+  /** The client IO counters of export `name` (throws if there is no such export). */
+  counters(name: string): VolumeIoCounters {
+    return this.catalog.counters(name);
   }
 
   get connectionCount(): number {
@@ -293,6 +320,8 @@ class NbdRequest {
   slab: ReadSlab | null = null;
   /** Bytes this request counts against the connection's in-flight budget. */
   bytesHeld = 0;
+  /** When it went to the device (performance.now, ms), for the latency histograms. */
+  startMs = 0;
   readonly ioCallback: IoCallback;
   readonly sentCallback: () => void;
 
@@ -332,6 +361,7 @@ class NbdConnection {
   private handshake: Handshake | null;
   private handshakeTimer: NodeJS.Timeout | null;
   private device: BlockDevice | null = null;
+  private counters: VolumeIoCounters | null = null;
   private ctx: TransmissionContext | null = null;
   private structured = false;
 
@@ -464,6 +494,7 @@ class NbdConnection {
       return;
     }
     this.device = this.server.catalog.device(outcome.export);
+    this.counters = this.server.catalog.counters(outcome.export.name);
     this.structured = outcome.structuredReplies;
     this.ctx = {
       sizeBytes: outcome.export.sizeBytes,
@@ -586,6 +617,7 @@ class NbdConnection {
       // it right now, which saves copying it out first.
       // Not `writeNow?.() ?? false`: null means written, and ?? would turn it into false.
       const dev = this.device!;
+      req.startMs = performance.now();
       const done = dev.writeNow ? dev.writeNow(chunk, i, h.length, h.offset) : false;
       if (done !== false) {
         this.onIoDone(req, done);
@@ -654,6 +686,7 @@ class NbdConnection {
 
   private dispatch(req: NbdRequest): void {
     const dev = this.device!;
+    req.startMs = performance.now();
     const fua = (req.flags & C.CMD_FLAG_FUA) !== 0;
     switch (req.type) {
       case C.CMD_READ: {
@@ -695,6 +728,7 @@ class NbdConnection {
   /** A device call finished: answer the client (unless it is gone) and release resources. */
   onIoDone(req: NbdRequest, err: NodeJS.ErrnoException | null): void {
     const alive = this.state === "transmission" || this.state === "draining";
+    this.count(req, err !== null);
     if (err) {
       const errno = toNbdErrno(err);
       this.log.warn("IO failed", {
@@ -719,6 +753,29 @@ class NbdConnection {
     }
     if (alive) this.sendSimpleOk(req);
     this.release(req);
+  }
+
+  /** Counts a finished request: plain additions and one histogram bucket, no allocation. */
+  private count(req: NbdRequest, failed: boolean): void {
+    const c = this.counters!;
+    const seconds = (performance.now() - req.startMs) / 1000;
+    if (failed) c.errors++;
+    switch (req.type) {
+      case C.CMD_READ:
+        c.reads++;
+        c.readBytes += req.length;
+        c.readLatency.observe(seconds);
+        return;
+      case C.CMD_WRITE:
+      case C.CMD_WRITE_ZEROES:
+        c.writes++;
+        c.writtenBytes += req.length;
+        c.writeLatency.observe(seconds);
+        return;
+      case C.CMD_FLUSH:
+        c.flushes++;
+        return;
+    }
   }
 
   onReplySent(req: NbdRequest): void {

@@ -99,6 +99,8 @@ export interface ClusterOptions {
   readonly netns?: boolean;
   /** Activity-log extents of the metadata. @default 67 */
   readonly alExtents?: number;
+  /** Per node, a port on 127.0.0.1 to serve Prometheus metrics on (`--metrics`); kept across restarts. */
+  readonly metricsPorts?: readonly number[];
 }
 
 type AdminCommand = Exclude<AdminRequest["command"], "status">;
@@ -251,6 +253,8 @@ export class DaemonCluster {
       "--admin-socket",
       this.sockets[node]!,
     ];
+    const metricsPort = this.opts.metricsPorts?.[node];
+    if (metricsPort !== undefined) args.push("--metrics", `127.0.0.1:${metricsPort}`);
     const env = { ...process.env, MIRRA_LOG_FORMAT: "json" };
     this.daemons[node] =
       this.opts.netns === true

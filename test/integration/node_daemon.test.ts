@@ -265,6 +265,29 @@ describe("node daemon: three nodes on loopback", () => {
     }
     assert.match(text, /^drbd_device_state\{[^}]*drbd_device_state="UpToDate"\} 1$/m);
     assert.match(text, /^drbd_device_unintentionaldiskless\{[^}]*\} 0$/m);
+    // The data path's counters: node 0 (Primary) served the write above through its export.
+    const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^drbd_device_written_bytes_total\{name="r0",volume="0"\} (\S+)$/m) > 0);
+    assert.ok(value(/^drbd_device_alwrites_total\{name="r0",volume="0"\} (\S+)$/m) > 0);
+    assert.match(text, /^drbd_device_bmwrites_total\{name="r0",volume="0"\} \d+$/m);
+    assert.ok(value(/^mirra_device_writes_total\{name="r0",volume="0"\} (\S+)$/m) >= 1);
+    assert.ok(
+      value(/^mirra_device_write_latency_seconds_count\{name="r0",volume="0"\} (\S+)$/m) >= 1,
+    );
+    assert.match(
+      text,
+      /^mirra_device_write_latency_seconds_bucket\{name="r0",volume="0",le="\+Inf"\} \d+$/m,
+    );
+    for (const peer of ["n1", "n2"]) {
+      const sent = new RegExp(
+        `^drbd_peerdevice_sent_bytes\\{[^}]*conn_name="${peer}"[^}]*\\} (\\S+)$`,
+        "m",
+      );
+      assert.ok(value(sent) >= data.length, `sent to ${peer}`);
+      has(
+        `mirra_peerdevice_replication_state{name="r0",conn_name="${peer}",peer_node_id="${peer.slice(1)}",volume="0",mirra_peerdevice_replication_state="Established"} 1`,
+      );
+    }
     // Prometheus's own linter reads the scrape as Prometheus would.
     const check = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
     assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
