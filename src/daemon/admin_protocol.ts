@@ -182,7 +182,7 @@ export function formatStatus(s: ResourceStatus, paint: StatusPaint = plain): str
   return lines.join("\n");
 }
 
-/** Whether every peer is Connected and every disk (own and peers') UpToDate or Diskless. */
+/** Whether every peer is Connected and in sync, and every disk (own and peers') UpToDate or Diskless. */
 export function allHealthy(s: ResourceStatus): boolean {
   const good = (d: string): boolean => d === "UpToDate" || d === "Diskless";
   return (
@@ -191,7 +191,11 @@ export function allHealthy(s: ResourceStatus): boolean {
     s.connections.every(
       (c) =>
         c.connection === "Connected" &&
-        c.volumes.every((v) => v.replication === "Established" && good(v.peerDisk)),
+        // Established with bits still set is a resync about to start (after a resize, for
+        // one): not healthy yet.
+        c.volumes.every(
+          (v) => v.replication === "Established" && good(v.peerDisk) && v.outOfSyncKiB === 0,
+        ),
     )
   );
 }
