@@ -2,6 +2,7 @@
 //! property, layer and volume-number rules, and the ApiCallRc replies. Handlers are plain
 //! functions of (context, request) so that the HTTP framework stays a thin shell around them.
 
+import type { ObservedState } from "./observed_state.js";
 import {
   apiCallRcJson,
   apiError,
@@ -24,6 +25,8 @@ export interface ApiContext {
   newUuid(): string;
   /** A fresh shared secret for a resource definition's peer links. */
   newSecret(): string;
+  /** What satellites reported (pool capacity for placement). @default nothing known */
+  observed?: ObservedState;
 }
 
 export interface ApiRequest {

@@ -10,6 +10,7 @@ import {
   startTestController,
   type TestController,
 } from "./test_client.js";
+import { nothingObserved } from "./observed_state.js";
 
 /** rc() has no info severity; INFO_* codes carry MASK_INFO. */
 const info = (object: number, op: number, code: number): bigint =>
@@ -290,4 +291,54 @@ test("spawn: the placed state survives a controller restart", async () => {
     "n2:",
     "n4:DISKLESS+DRBD_DISKLESS+TIE_BREAKER",
   ]);
+});
+
+test("autoplace: reported free capacity balances, and a pool too small is passed over", async () => {
+  // Satellites reported n1 nearly full (less than the 1 GiB volume), n3 the emptiest.
+  const freeKib: Record<string, number> = { n1: 512 * 1024, n2: 8 << 20, n3: 16 << 20 };
+  const observed = {
+    ...nothingObserved,
+    poolCapacity: (node: string, pool: string) =>
+      pool === "DfltStorPool" && freeKib[node] !== undefined
+        ? { freeKib: freeKib[node]!, totalKib: 32 << 20 }
+        : undefined,
+  };
+  const c = await startTestController({ observed });
+  try {
+    for (const n of ["n1", "n2", "n3"]) {
+      await c.call("POST", "/v1/nodes", {
+        name: n,
+        type: "satellite",
+        net_interfaces: [{ name: "default", address: "127.0.0.1" }],
+      });
+      await c.call("POST", `/v1/nodes/${n}/storage-pools`, {
+        storage_pool_name: "DfltStorPool",
+        provider_kind: "FILE", // preallocated: free space limits it
+      });
+    }
+    await c.call("POST", "/v1/resource-definitions", { resource_definition: { name: "cap" } });
+    await c.call("POST", "/v1/resource-definitions/cap/volume-definitions", {
+      volume_definition: { size_kib: 1048576 },
+    });
+    const one = await c.call("POST", "/v1/resource-definitions/cap/autoplace", {
+      select_filter: { place_count: 1 },
+    });
+    assert.equal(one.status, 201);
+    const placed = await c.call("GET", "/v1/resource-definitions/cap/resources");
+    assert.deepEqual(
+      arr(placed.body).map((r) => obj(r)["node_name"]),
+      ["n3"],
+      "the node with the most free capacity",
+    );
+    const three = await c.call("POST", "/v1/resource-definitions/cap/autoplace", {
+      select_filter: { place_count: 3 },
+    });
+    assert.equal(
+      three.status,
+      500,
+      "n1 cannot hold a preallocated 1 GiB, so three replicas do not fit",
+    );
+  } finally {
+    await c.close();
+  }
 });

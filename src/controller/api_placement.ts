@@ -4,6 +4,7 @@
 //! file gathers its input from the store, creates the resources it names, and answers with
 //! LINSTOR's ApiCallRc entries. Each request is one transaction: all or nothing.
 
+import { nothingObserved, type ObservedState } from "./observed_state.js";
 import { apiError, parseError, retCode, type ApiCallRc } from "./api_call_rc.js";
 import {
   checkName,
@@ -51,13 +52,14 @@ function tiebreakerWanted(tx: StoreReader, rd: ResourceDefinitionRecord): boolea
 }
 
 /**
- * Placement's view of the store. Pools carry no capacity yet: satellites report it, and until
- * they do every pool's capacity is unknown (see `poolHasRoom`).
+ * Placement's view of the store, with each pool's capacity as its satellite last reported it
+ * (unknown until it has: see `poolHasRoom`).
  */
 function placementInput(
   tx: StoreReader,
   rd: ResourceDefinitionRecord,
   filter: AutoSelectFilter,
+  observed: ObservedState,
 ): PlacementInput {
   return {
     resourceDefinition: rd.name,
@@ -68,13 +70,17 @@ function placementInput(
       props: n.props,
       netInterfaces: n.netInterfaces.map((i) => i.name),
     })),
-    pools: tx.storagePools().map((p) => ({
-      node: p.node,
-      name: p.name,
-      providerKind: p.providerKind,
-      freeCapacityKib: null,
-      totalCapacityKib: null,
-    })),
+    pools: tx.storagePools().map((p) => {
+      // Capacity is what the pool's satellite last reported; unknown until it has.
+      const c = observed.poolCapacity(p.node, p.name);
+      return {
+        node: p.node,
+        name: p.name,
+        providerKind: p.providerKind,
+        freeCapacityKib: c?.freeKib ?? null,
+        totalCapacityKib: c?.totalKib ?? null,
+      };
+    }),
     resources: tx.resources().map((r) => ({
       resourceDefinition: r.resourceDefinition,
       node: r.node,
@@ -116,7 +122,7 @@ function autoplaceInTx(
   rd: ResourceDefinitionRecord,
   filter: AutoSelectFilter,
 ): ApiCallRc[] {
-  const result = placeResource(placementInput(tx, rd, filter));
+  const result = placeResource(placementInput(tx, rd, filter, ctx.observed ?? nothingObserved));
   if (!result.ok) throw placementError(result.failure, rd.name);
   const d = result.decision;
   const objRefs = { RscDfn: rd.name };

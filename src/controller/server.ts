@@ -176,6 +176,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     nowMs,
     newUuid: randomUUID,
     newSecret,
+    observed,
   };
   const app = Fastify({
     logger: false,
