@@ -184,8 +184,12 @@ program
   .option("--json", "machine-readable output")
   .option("--no-color", "no colored states")
   .option("--watch", "refresh every second, with a progress bar (rate, ETA) for each resync")
-  .action(async (resource: string | undefined, options: AdmOptions) => {
-    if (!options.watch) return adm("status", resource, options);
+  .option("--data <dir>", "without --socket: the `mirra up` data directory whose daemons to ask")
+  .action(async (resource: string | undefined, options: AdmOptions & { data?: string }) => {
+    if (!options.watch) {
+      const { statusLocal } = await import("./status_local.js");
+      return statusLocal(resource, options);
+    }
     const { watchStatus } = await import("./status_watch.js");
     await watchStatus(resource, options);
   });
