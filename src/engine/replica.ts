@@ -82,6 +82,11 @@ import type {
 } from "./types.js";
 import { blockSizeBytes } from "./types.js";
 
+/** A confirmation round as a ping's seq: 1..2^32-1 (0 is a keepalive), wrapping. */
+function confirmSeq(round: number): number {
+  return ((round - 1) % 0xffffffff) + 1;
+}
+
 /** Blocks per resync request at most (a run of marked blocks; 32 KiB). */
 const resyncChunkBlocks = 8;
 /** Blocks per online-verify request (the granularity verify marks). */
@@ -1194,7 +1199,9 @@ export class Replica implements ReplicaView {
     for (const q of this.peers) {
       if (!q.established) continue;
       this.send(q.peer, this.stateMessage(this.snapshot(q), true, 0, q.judgedPeerId));
-      this.send(q.peer, { type: "ping" });
+      // Only the answer to this ping proves it: an ack of an earlier (keepalive) ping may
+      // have left the peer before our state arrived.
+      this.send(q.peer, { type: "ping", seq: confirmSeq(this.confirmNeeded) });
       q.confirmPending = this.confirmNeeded;
     }
   }
@@ -2521,7 +2528,7 @@ export class Replica implements ReplicaView {
       case "peerAck":
         return this.onPeerAck(p, m);
       case "ping":
-        this.send(from, { type: "pingAck" });
+        this.send(from, { type: "pingAck", seq: m.seq });
         return;
       case "resizeRequest":
       case "resizeReply":
@@ -2530,7 +2537,7 @@ export class Replica implements ReplicaView {
         return this.resize.onMessage(this.resizeHost, p, m);
       case "pingAck":
         p.pingSentTick = -1;
-        if (p.confirmPending > 0) {
+        if (p.confirmPending > 0 && m.seq === confirmSeq(p.confirmPending)) {
           p.confirmedRound = p.confirmPending;
           p.confirmPending = 0;
         }
@@ -3148,7 +3155,7 @@ export class Replica implements ReplicaView {
       }
       if (p.pingSentTick < 0 && this.tickNow - p.lastRecvTick >= o.pingIntTicks) {
         p.pingSentTick = this.tickNow;
-        this.send(p.peer, { type: "ping" });
+        this.send(p.peer, { type: "ping", seq: 0 });
       }
       this.resyncTick(p);
       this.verifyTick(p);

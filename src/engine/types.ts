@@ -525,8 +525,8 @@ export type PeerMessage =
       readonly blockCount: number;
       readonly mask: number;
     }
-  | { readonly type: "ping" }
-  | { readonly type: "pingAck" }
+  | { readonly type: "ping"; readonly seq: number }
+  | { readonly type: "pingAck"; readonly seq: number }
   /**
    * Online resize, phase 1 (feature online-resize): how many blocks can your disk hold?
    * `sizeBlocks` is the size the operator asked for (0: as large as the disks allow); a

@@ -98,7 +98,7 @@ test("peer link: a wrong secret is refused and logged, and no message gets throu
   );
   try {
     await until("a refusal in the log", () => logs.some((l) => /authentication failed/.test(l)));
-    assert.equal(dialer.send({ type: "ping" }), false);
+    assert.equal(dialer.send({ type: "ping", seq: 0 }), false);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(ra.connects + rb.connects, 0);
     assert.equal(rb.messages.length, 0);
@@ -308,7 +308,7 @@ test("peer link: keepalive and engine pings time the round trip", async () => {
     assert.ok(dialer.rttSecondsLast !== undefined && dialer.rttSecondsLast < 1);
     // A ping the owner sends (the engine's) is timed too.
     const before = accepted.rtt.count;
-    assert.ok(accepted.send({ type: "ping" }));
+    assert.ok(accepted.send({ type: "ping", seq: 0 }));
     await until("the engine ping's answer", () => accepted.rtt.count === before + 1);
     assert.ok(
       rb.messages.some((m) => m.type === "ping"),

@@ -455,7 +455,7 @@ export class PeerLink {
         ch.close(`the peer closed the connection: ${m.message}`);
         return;
       case "ping":
-        ch.send({ type: "pingAck" });
+        ch.send({ type: "pingAck", seq: m.seq });
         break;
     }
     this.callbacks.onMessage(m);
@@ -476,7 +476,7 @@ export class PeerLink {
       } else if (now - ch.lastReceiveMs >= intervalMs) {
         this.pingSentMs = now;
         this.notePing();
-        ch.send({ type: "ping" });
+        ch.send({ type: "ping", seq: 0 });
       }
     }, checkEveryMs);
     this.keepaliveTimer.unref();

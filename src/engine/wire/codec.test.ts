@@ -160,8 +160,8 @@ const arbitraries: { [K in WireMessage["type"]]: fc.Arbitrary<Extract<WireMessag
       blockCount: small,
       mask,
     }),
-    ping: fc.record({ type: fc.constant("ping") }),
-    pingAck: fc.record({ type: fc.constant("pingAck") }),
+    ping: fc.record({ type: fc.constant("ping"), seq: u32 }),
+    pingAck: fc.record({ type: fc.constant("pingAck"), seq: u32 }),
     resizeRequest: fc.record({ type: fc.constant("resizeRequest"), id: u32, sizeBlocks: small }),
     resizeReply: fc.record({ type: fc.constant("resizeReply"), id: u32, capacityBlocks: small }),
     resize: fc.record({
@@ -246,7 +246,7 @@ test("wire: any split of a frame stream parses the same, down to single bytes", 
     { numRuns: 100 },
   );
   const msgs: WireMessage[] = [
-    { type: "ping" },
+    { type: "ping", seq: 0 },
     {
       type: "data",
       seq: 1,
@@ -333,7 +333,7 @@ test("wire: oversized and lying lengths are refused before any allocation", () =
   const badMagic = header(0x27, 0);
   badMagic[0] = 0x47; // "GET " from a stray HTTP client
   assert.throws(() => new FrameParser(() => {}).push(badMagic), /bad frame magic/);
-  const trailing = concat([header(0x27, 1), new Uint8Array([0])]);
+  const trailing = concat([header(0x27, 5), new Uint8Array([0, 0, 0, 0, 0])]);
   assert.throws(() => new FrameParser(() => {}).push(trailing), /trailing/);
 });
 
@@ -341,13 +341,16 @@ test("handshake: hello checks and the auth message", () => {
   const a = { resourceName: "r0", nodeId: 0, peerNodeId: 1 };
   const b = { resourceName: "r0", nodeId: 1, peerNodeId: 0 };
   const ok = checkHello(a, helloFor(b));
-  assert.ok(ok.ok && ok.version === 1);
+  assert.ok(ok.ok && ok.version === 2);
   const wrongRes = checkHello(a, helloFor({ ...b, resourceName: "r1" }));
   assert.ok(!wrongRes.ok && wrongRes.reason === rejectReason.resource);
   const wrongNode = checkHello(a, helloFor({ ...b, nodeId: 2 }));
   assert.ok(!wrongNode.ok && wrongNode.reason === rejectReason.nodeId);
-  const future = checkHello(a, { ...helloFor(b), protocolMin: 2, protocolMax: 3 });
+  const future = checkHello(a, { ...helloFor(b), protocolMin: 3, protocolMax: 4 });
   assert.ok(!future.ok && future.reason === rejectReason.version);
+  // Version 1 had pings without seq: its nodes are refused, not misunderstood.
+  const past = checkHello(a, { ...helloFor(b), protocolMin: 1, protocolMax: 1 });
+  assert.ok(!past.ok && past.reason === rejectReason.version);
   const challenge = new Uint8Array(32).fill(9);
   const m0 = authMessage(challenge, 0, "r0");
   const m1 = authMessage(challenge, 1, "r0");

@@ -12,8 +12,9 @@ import { ProtocolError } from "../../stdx/errors.js";
 import type { HandshakeMessage } from "./codec.js";
 
 /** Replication protocol versions this build speaks. */
-export const protocolVersionMin = 1;
-export const protocolVersionMax = 1;
+// 2: ping and pingAck carry a seq (quorum confirmation answers only its own ping).
+export const protocolVersionMin = 2;
+export const protocolVersionMax = 2;
 
 /** Feature flag bits of `hello.featureFlags`. Unknown bits are ignored (not negotiated). */
 export const featureChecksumResync = 1 << 0;

@@ -333,8 +333,26 @@ export const messageSpecs: readonly MessageSpec[] = [
       f("mask", i32, "nodes holding the write, bit per node id"),
     ],
   },
-  { code: 0x27, name: "ping", phase: "replication", doc: "Keepalive.", fields: [] },
-  { code: 0x28, name: "pingAck", phase: "replication", doc: "Keepalive answer.", fields: [] },
+  {
+    code: 0x27,
+    name: "ping",
+    phase: "replication",
+    doc: "Keepalive, or (seq > 0) the confirmation round after a state message.",
+    fields: [
+      f(
+        "seq",
+        { kind: "u32" },
+        "0: a keepalive; else the sender's confirmation round, echoed by the pingAck",
+      ),
+    ],
+  },
+  {
+    code: 0x28,
+    name: "pingAck",
+    phase: "replication",
+    doc: "Ping answer, sent once every earlier message was processed.",
+    fields: [f("seq", { kind: "u32" }, "the seq of the ping it answers")],
+  },
   {
     code: 0x29,
     name: "resizeRequest",

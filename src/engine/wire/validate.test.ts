@@ -15,7 +15,7 @@ test("validate: messages inside the volume pass", () => {
     { type: "resyncReply", block: 5, ok: true, data: block },
     { type: "resyncReply", block: 5, ok: false },
     { type: "peerAck", firstBlock: 0, blockCount: 1000, mask: -1 },
-    { type: "ping" },
+    { type: "ping", seq: 0 },
   ];
   for (const m of ok) assert.equal(validatePeerMessage(m, limits), undefined, m.type);
 });
