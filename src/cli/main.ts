@@ -204,7 +204,8 @@ program
   .description("state changes as they happen, like drbdsetup events2 (--json: raw lines)")
   .option("--socket <path>", "admin socket of the daemon (default /run/mirra/mirra.sock)")
   .option("--json", "the daemon's JSON lines")
-  .action(async (options: AdmOptions) => {
+  .option("--data <dir>", "without --socket: the `mirra up` data directory whose daemons to follow")
+  .action(async (options: AdmOptions & { data?: string }) => {
     const { events } = await import("./events.js");
     await events(options);
   });
