@@ -1,14 +1,27 @@
 //! `mirra events`: the node daemon's state changes as they happen, like drbdsetup events2:
 //! the current state first (`exists` lines), then one `change` line per state change, until
 //! interrupted. `--json` prints the daemon's own JSON lines.
+//!
+//! Without `--socket` and with no daemon on the default socket, it follows every daemon the
+//! local satellites run (see status_local.ts) at once: each text line then starts with the
+//! node's name, and each JSON line carries it as `node`.
 
+import * as fs from "node:fs";
 import * as net from "node:net";
 import { MirraError } from "../stdx/errors.js";
 import { formatEvent } from "../daemon/admin_protocol.js";
 import { admSocketPath, type AdmOptions } from "./adm.js";
+import { localDaemonSockets } from "./status_local.js";
 
-export async function events(options: AdmOptions): Promise<void> {
-  const socketPath = admSocketPath(options);
+export async function events(options: AdmOptions & { data?: string }): Promise<void> {
+  const single = options.socket !== undefined || process.env["MIRRA_ADMIN_SOCKET"] !== undefined;
+  const own = admSocketPath(options);
+  const sockets = single || fs.existsSync(own) ? [] : localDaemonSockets(options.data);
+  if (sockets.length === 0) return follow(own, undefined, options);
+  await Promise.all(sockets.map(([node, socket]) => follow(socket, node, options)));
+}
+
+async function follow(socketPath: string, node: string | undefined, options: AdmOptions) {
   const socket = net.connect(socketPath);
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", () => resolve());
@@ -30,10 +43,14 @@ export async function events(options: AdmOptions): Promise<void> {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
       if (line.trim() === "") continue;
-      if (options.json) process.stdout.write(line + "\n");
+      const event = JSON.parse(line) as Record<string, unknown>;
+      if (options.json)
+        process.stdout.write(
+          (node === undefined ? line : JSON.stringify({ node, ...event })) + "\n",
+        );
       else
-        for (const text of formatEvent(JSON.parse(line) as Record<string, unknown>))
-          process.stdout.write(text + "\n");
+        for (const text of formatEvent(event))
+          process.stdout.write((node === undefined ? text : `${node} ${text}`) + "\n");
     }
   });
   await new Promise<void>((resolve) => socket.on("close", () => resolve()));

@@ -73,6 +73,10 @@ program
   .option("--data <dir>", "state directory (default /var/lib/mirra/satellite)")
   .option("--node <name>", "this node's name in the controller (default: the host name)")
   .option("--controller <host:port>", "register this node with that controller at start")
+  .option(
+    "--metrics <[host:]port|off>",
+    "serve Prometheus metrics of its daemons here (default: listen host, port 9942)",
+  )
   .action(async (options: SatelliteCommandOptions) => {
     const { satelliteCommand } = await import("./satellite.js");
     await satelliteCommand(options);
@@ -93,6 +97,7 @@ program
   )
   .option("--port <port>", "controller REST port (default 3370)")
   .option("--satellite-port <port>", "satellites' port (default 3366)")
+  .option("--metrics-port <port>", "satellites' Prometheus metrics port (default 9942)")
   .option("--nbd-port <port>", "NBD port of the first volume (default 10809)")
   .option("--resource <name>", "name of the volume's resource (default r0)")
   .option("--timeout <seconds>", "how long to wait for the volume (default 120)")
@@ -199,7 +204,8 @@ program
   .description("state changes as they happen, like drbdsetup events2 (--json: raw lines)")
   .option("--socket <path>", "admin socket of the daemon (default /run/mirra/mirra.sock)")
   .option("--json", "the daemon's JSON lines")
-  .action(async (options: AdmOptions) => {
+  .option("--data <dir>", "without --socket: the `mirra up` data directory whose daemons to follow")
+  .action(async (options: AdmOptions & { data?: string }) => {
     const { events } = await import("./events.js");
     await events(options);
   });

@@ -3,7 +3,8 @@
 //! because every replica of a resource listens on the resource definition's one port), gives
 //! each a FILE_THIN pool in the data directory, spawns a replicated volume from a resource
 //! group with place-count 2, waits until both replicas are UpToDate and connected, and prints
-//! the NBD URIs. In the foreground, SIGINT or SIGTERM stops everything; `--detach` leaves it
+//! the NBD URIs and the Prometheus scrape targets (each satellite's metrics on its own address,
+//! port 9942; the controller's on /metrics of its REST port). In the foreground, SIGINT or SIGTERM stops everything; `--detach` leaves it
 //! running and `mirra down` stops it (the pids are in `DATA/mirra-up.pid`).
 //!
 //! Every process runs in its own process group (so a terminal's Ctrl-C reaches only `up`,
@@ -17,6 +18,7 @@ import { isIP } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigError, MirraError } from "../stdx/errors.js";
+import { satelliteMetricsPortDefault } from "../satellite/metrics.js";
 import { mirraExecutable } from "../satellite/runner.js";
 import { RestClient } from "./linstor/client.js";
 import { asArray, asObjects, asString, isObject, type Json } from "./linstor/json.js";
@@ -29,6 +31,7 @@ export interface UpOptions {
   addresses?: string;
   port?: string;
   satellitePort?: string;
+  metricsPort?: string;
   nbdPort?: string;
   resource?: string;
   timeout?: string;
@@ -224,6 +227,7 @@ export async function up(options: UpOptions): Promise<void> {
     throw new ConfigError(`bad --addresses: give at least ${placeCount} IP addresses`);
   const controllerPort = port(options.port, 3370, "--port");
   const satellitePort = port(options.satellitePort, 3366, "--satellite-port");
+  const metricsPort = port(options.metricsPort, satelliteMetricsPortDefault, "--metrics-port");
   const nbdPort = port(options.nbdPort, 10809, "--nbd-port");
   const sizeKib = parseSizeKib(options.size ?? "1G");
   const resource = options.resource ?? "r0";
@@ -245,13 +249,19 @@ export async function up(options: UpOptions): Promise<void> {
     logDir,
   );
   const names = addresses.map((_, i) => `node${i + 1}`);
+  const at = (address: string, p: number): string =>
+    address.includes(":") ? `[${address}]:${p}` : `${address}:${p}`;
+  // Every node on its own address, so each can have drbd-reactor's port.
+  const metricsTargets = addresses.map((a) => at(a, metricsPort));
   const satellites = addresses.map((address, i) =>
     startProcess(
       `satellite-${names[i]}`,
       [
         "satellite",
         "--listen",
-        address.includes(":") ? `[${address}]:${satellitePort}` : `${address}:${satellitePort}`,
+        at(address, satellitePort),
+        "--metrics",
+        metricsTargets[i]!,
         "--node",
         names[i]!,
         "--data",
@@ -334,7 +344,7 @@ export async function up(options: UpOptions): Promise<void> {
     const uris = await waitUntil(`${resource} to be UpToDate and connected`, timeoutMs, () =>
       healthy(client, resource),
     );
-    printHowTo(url, dataDir, resource, uris, options.detach === true);
+    printHowTo(url, dataDir, resource, uris, metricsTargets, options.detach === true);
   } catch (err) {
     process.stderr.write(`mirra: ${(err as Error).message}\n`);
     stopAndExit(1);
@@ -351,6 +361,7 @@ function printHowTo(
   dataDir: string,
   resource: string,
   uris: readonly string[],
+  metricsTargets: readonly string[],
   detached: boolean,
 ): void {
   const first = uris[0]!.split(" ")[0]!;
@@ -364,6 +375,9 @@ function printHowTo(
     `  qemu-img info '${first}'`,
     `  fio --name=try --ioengine=nbd --uri='${first}' --rw=randrw --bs=4k --iodepth=64 --size=64M --runtime=10 --time_based`,
     `see it with: ./bin/mirra.cjs resource list --controllers ${controller}`,
+    "Prometheus scrape targets (metrics_path /metrics):",
+    `  satellites (drbd-reactor's metrics): ${metricsTargets.join(" ")}`,
+    `  controller (linstor_* metrics): ${controller.replace(/^http:\/\//, "")}`,
     detached ? `stop it with: ./bin/mirra.cjs down --data ${dataDir}` : "stop it with Ctrl-C",
     "",
   ];

@@ -105,6 +105,8 @@ export class PeerState implements PeerView {
   handshakeRequestId = 0;
   /** Resync rounds we started as target with this peer (a bitmap sent); tags their flushes. */
   targetRound = 0;
+  /** Our current UUID when the latest of those rounds began. */
+  targetStartUuid = 0;
   /** The id our first state on this link carried; the peer's verdict on it echoes it. */
   helloId = 0;
   /** The id of the peer's last request (first state or renegotiation) we judged. */

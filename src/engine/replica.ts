@@ -143,6 +143,14 @@ export class Replica implements ReplicaView {
    */
   private readonly appWritten: Bitmap;
   private appWrittenWriter: NodeId = -1;
+  /**
+   * While we may take resync data (not UpToDate, or a target of some peer): per block, the
+   * sequence of the last write of stream `streamWrittenId` we applied. Unlike `appWritten`
+   * it survives the loss of the writer: a source's resync reply stamped with an older
+   * position of that stream was read before that write reached the source, and is skipped.
+   */
+  private readonly streamWritten = new Map<number, number>();
+  private streamWrittenId = 0;
   /** Current UUID of the source whose data `syncCovered` describes. */
   private syncCoveredUuid = 0;
   /** That source's write stream position (its state's streamId, streamSeq). */
@@ -578,6 +586,22 @@ export class Replica implements ReplicaView {
   private resetAppWritten(writer: NodeId): void {
     if (this.appWrittenWriter !== -1 || writer !== -1) this.appWritten.clearAll();
     this.appWrittenWriter = writer;
+  }
+
+  /** Records a stream write for ordering resync data against it (see `streamWritten`). */
+  private noteStreamWrite(stream: number, seq: number, first: number, count: number): void {
+    if (stream !== this.streamWrittenId) {
+      this.streamWritten.clear();
+      this.streamWrittenId = stream;
+    }
+    const mayTakeResync =
+      this.disk !== "UpToDate" ||
+      this.peers.some((q) => q.replication === "SyncTarget" || q.replication === "PausedSyncT");
+    if (stream === 0 || !mayTakeResync) {
+      this.streamWritten.clear();
+      return;
+    }
+    for (let b = first; b < first + count; b++) this.streamWritten.set(b, seq);
   }
 
   /** A diskless primary only uses peers of its own data generation. */
@@ -1902,6 +1926,7 @@ export class Replica implements ReplicaView {
     if (!round) this.syncCovered = undefined;
     this.syncCovered ??= new Bitmap(this.config.sizeBlocks);
     p.targetRound++;
+    p.targetStartUuid = this.sbCurrentUuid;
     this.setReplication(p, "WFBitMapT");
     const ranges = this.diskful ? p.bitmap.toRanges() : [];
     // Only a source of the generation that covered those blocks may skip them.
@@ -2088,6 +2113,7 @@ export class Replica implements ReplicaView {
       const kind = this.config.options.csumsAlg && !p.resyncFull ? "csumSourceRead" : "resyncRead";
       const op = makeOp(kind, false, b, count);
       op.peer = p.peer;
+      this.stampStreamPosition(op);
       p.resyncInFlight.add(b);
       p.resyncInFlightBits.setRange(b, count);
       p.resyncInFlightBlocks += count;
@@ -2110,7 +2136,13 @@ export class Replica implements ReplicaView {
         digest: crc32c(data!),
       });
     } else {
-      this.send(p.peer, { type: "resyncReply", block: op.firstBlock, ok: true, data: data! });
+      this.send(p.peer, {
+        type: "resyncReply",
+        block: op.firstBlock,
+        ok: true,
+        ...(op.streamId !== 0 ? { streamId: op.streamId, streamSeq: op.seq } : {}),
+        data: data!,
+      });
     }
   }
 
@@ -2118,7 +2150,17 @@ export class Replica implements ReplicaView {
     if (p.replication !== "SyncSource" || !p.resyncInFlight.has(block)) return;
     const op = makeOp("resyncRead", false, block, blockCount);
     op.peer = p.peer;
+    this.stampStreamPosition(op);
     this.ops.push(op);
+  }
+
+  /**
+   * A resync read is queued behind every replicated write we received (overlapping ops go
+   * to the disk in order), so its data holds our stream position of now.
+   */
+  private stampStreamPosition(op: LocalOp): void {
+    op.streamId = this.role === "Primary" ? this.streamId : this.followedStream;
+    op.seq = this.role === "Primary" ? this.writeSeqNext - 1 : this.followedSeq;
   }
 
   private onResyncReply(p: PeerState, m: Extract<PeerMessage, { type: "resyncReply" }>): void {
@@ -2129,21 +2171,40 @@ export class Replica implements ReplicaView {
     // lag behind that stream. The Primary itself never sends stale resync data (its reads are
     // ordered with its writes), so its data is always taken.
     const skip = this.appWrittenWriter !== -1 && this.appWrittenWriter !== p.peer;
+    // The same for a block we got a later write of the source's stream for, also from a
+    // writer we lost since (the source read it before that write reached it).
+    const stamped =
+      this.appWrittenWriter !== p.peer &&
+      m.streamId !== undefined &&
+      m.streamId !== 0 &&
+      m.streamId === this.streamWrittenId &&
+      this.streamWritten.size > 0;
+    const stampSeq = m.streamSeq ?? 0;
+    const ours = (blk: number): boolean =>
+      (skip && this.appWritten.isSet(blk)) ||
+      (stamped && (this.streamWritten.get(blk) ?? 0) > stampSeq);
     let b = m.block;
     const end = m.block + count;
     while (b < end) {
-      if (skip && this.appWritten.isSet(b)) {
+      if (ours(b)) {
         // Ours is newer. A source that crashed since may have lost that write: then the bit
         // stays, for a resync the other way once this one is done. (A source that did not
         // crash got it from the same stream.)
         // So does a bit we set for the survivor of a split brain we lost: a block the survivor
         // lacks (a write it missed) that we keep stays ours to send it.
         if (p.peerCrashedPrimary || (p.victimRound && p.bitmap.isSet(b))) p.resyncRedirty.set(b);
+        // Known older only by its stream position: unless the source's state shows it
+        // received that write since, it lacks it, and the bit stays for a resync our way.
+        else if (!(skip && this.appWritten.isSet(b)) && !this.peerHasStreamWrite(p, b)) {
+          p.resyncRedirty.set(b);
+        }
         b++;
         continue;
       }
       let e = b + 1;
-      while (e < end && !(skip && this.appWritten.isSet(e))) e++;
+      while (e < end && !ours(e)) e++;
+      // Data of another (or no known) stream: our stream writes no longer order against it.
+      if (!stamped) for (let x = b; x < e; x++) this.streamWritten.delete(x);
       // Data from a source that crashed (its hot extents may have lost writes another
       // node still holds): the other nodes may differ from it, so they are marked. Likewise
       // a peer that crashed may differ from what any source sends us.
@@ -2165,6 +2226,12 @@ export class Replica implements ReplicaView {
       b = e;
     }
     if (group.pending === 0) this.resyncGroupDone(p, group);
+  }
+
+  /** Whether `p`'s last state shows it received our last stream write to block `b`. */
+  private peerHasStreamWrite(p: PeerState, b: number): boolean {
+    const seq = this.streamWritten.get(b) ?? 0;
+    return p.peerStreamId === this.streamWrittenId && p.peerStreamSeq >= seq;
   }
 
   private resyncWriteDone(op: LocalOp, ok: boolean): void {
@@ -2326,8 +2393,22 @@ export class Replica implements ReplicaView {
     const sourceUuid = p.peerUuids.currentUuid;
     // We may have moved on meanwhile (adopted our Primary's newer generation while this
     // round ran): a generation never goes back, so the source's only joins our history.
-    const movedOn = this.sbHistoryUuids.includes(sourceUuid) && old !== sourceUuid;
-    if (!movedOn) {
+    // Without such a move (our UUID is the one the round began with, and no Primary writes
+    // to us) we hold the source's data, of its generation, even an older one: an interrupted
+    // resync toward a newer generation left us no data of it.
+    const followsPrimary = this.peers.some((q) => q.established && q.peerRole === "Primary");
+    const movedOn =
+      this.sbHistoryUuids.includes(sourceUuid) &&
+      old !== sourceUuid &&
+      (old !== p.targetStartUuid || followsPrimary);
+    // Going back to an older generation: our lineage is the source's (the newer one's data is
+    // gone from here, so it must not look like our past).
+    const back = !movedOn && old !== sourceUuid && this.sbHistoryUuids.includes(sourceUuid);
+    if (back) {
+      this.sbHistoryUuids.length = 0;
+      this.sbHistoryUuids.push(...p.peerUuids.historyUuids.slice(0, historyUuidsMax));
+      this.sbCurrentUuid = sourceUuid;
+    } else if (!movedOn) {
       if (old !== sourceUuid) this.pushHistory(old);
       this.sbCurrentUuid = sourceUuid;
     }
@@ -2335,7 +2416,7 @@ export class Replica implements ReplicaView {
     for (const u of p.peerUuids.historyUuids)
       if (!this.sbHistoryUuids.includes(u)) this.sbHistoryUuids.push(u);
     if (this.sbHistoryUuids.length > historyUuidsMax) this.sbHistoryUuids.length = historyUuidsMax;
-    if (p.bitmapUuid !== 0) this.pushHistory(p.bitmapUuid);
+    if (p.bitmapUuid !== 0 && !back) this.pushHistory(p.bitmapUuid);
     p.bitmapUuid = 0;
     this.finishTargetBitmap(p);
     this.crashedPrimary = false;
@@ -2565,6 +2646,7 @@ export class Replica implements ReplicaView {
     }
     if (this.appWrittenWriter !== p.peer) this.resetAppWritten(p.peer);
     this.appWritten.setRange(m.firstBlock, count);
+    this.noteStreamWrite(p.peerStreamId, m.seq, m.firstBlock, count);
     if (p.peerStreamId !== 0) {
       if (this.followedStream !== p.peerStreamId) {
         this.followedStream = p.peerStreamId;

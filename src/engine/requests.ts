@@ -101,6 +101,11 @@ export interface LocalOp {
   writeReq: WriteReq | undefined;
   readReq: ReadReq | undefined;
   flushReq: FlushReq | undefined;
+  /**
+   * Resync read: the write stream we followed when it was queued (`seq` is how far); every
+   * write of it we received before is ordered ahead of the read, so the data holds them.
+   */
+  streamId: number;
   /** Read request id (peerRead) or digest (checksum / verify). */
   aux: number;
   /** Resync reply parts still being written before the ack goes out (resyncWrite). */
@@ -133,6 +138,7 @@ export function makeOp(
     peer: -1,
     seq: 0,
     epoch: 0,
+    streamId: 0,
     ack: "none",
     data: undefined,
     writeReq: undefined,

@@ -34,6 +34,7 @@
 //! - `ReplicaView.nextUuid`: the generation a pending superblock write makes current.
 //! - `PeerView.awaitsPeerAck(block)`: a received write on the block still awaits its peer ack.
 //! - `state.syncBaseUuid` optional (a SyncTarget's generation outside its bitmaps).
+//! - `resyncReply.streamId`, `resyncReply.streamSeq` optional (the source's stream position).
 //! - `AdminCommand` `down`: clean detach that leaves an empty activity log (additive).
 
 /** A node's id inside a resource: 0..31, as in DRBD. */
@@ -498,6 +499,13 @@ export type PeerMessage =
       readonly type: "resyncReply";
       readonly block: number;
       readonly ok: boolean;
+      /**
+       * The source's write stream position when it queued the read: the data holds every
+       * write of stream `streamId` up to `streamSeq` that the source received (absent or 0:
+       * unknown). The target skips blocks it got a later write of that stream for.
+       */
+      readonly streamId?: number;
+      readonly streamSeq?: number;
       readonly data?: Uint8Array;
     }
   /** P_RS_IS_IN_SYNC: the checksums matched, nothing to transfer. */

@@ -84,10 +84,10 @@ export const drbdDiskStates = [
 export interface DrbdReactorOptions {
   /**
    * Whether this node's volume is configured diskless (`"disk": "none"` in the resource file),
-   * which DRBD calls a client. Undefined: not known, and the two metrics that need it are left
-   * out.
+   * which DRBD calls a client. Undefined (the option, or its answer for one volume): not known,
+   * and the two metrics that need it are left out (for that volume).
    */
-  readonly isClient?: (resource: string, volume: number) => boolean;
+  readonly isClient?: (resource: string, volume: number) => boolean | undefined;
 }
 
 /** The families this module writes, in output order, with drbd-reactor's help texts. */
@@ -204,8 +204,8 @@ export function drbdReactorMetrics(
     for (const v of r.volumes) {
       const dev: Labels = [...res, ["volume", String(v.volume)]];
       x.add("disk", oneHot(x.name("disk"), drbdDiskStates, v.disk, dev));
-      if (options.isClient !== undefined) {
-        const client = options.isClient(r.resource, v.volume);
+      const client = options.isClient?.(r.resource, v.volume);
+      if (client !== undefined) {
         x.value("client", dev, bit(client));
         x.value("unintentionalDiskless", dev, bit(!client && v.disk === "Diskless"));
       }

@@ -254,10 +254,14 @@ export class ProcessRunner implements ResourceRunner {
   }
 
   /** The daemon's status of `resource`, or why it cannot be had. */
-  async status(resource: string): Promise<ResourceStatus | string> {
+  async status(resource: string, timeoutMs = 5_000): Promise<ResourceStatus | string> {
     if (!this.daemons.has(resource)) return "its node daemon is not running";
     try {
-      const r = await adminCall(this.adminSocket(resource), { command: "status", resource }, 5_000);
+      const r = await adminCall(
+        this.adminSocket(resource),
+        { command: "status", resource },
+        timeoutMs,
+      );
       if (!r.ok || r.status?.[0] === undefined) return r.error ?? "no status";
       return r.status[0];
     } catch (err) {

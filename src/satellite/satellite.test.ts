@@ -115,3 +115,29 @@ test("protocol: a push is checked field by field", () => {
     /generation/,
   );
 });
+
+test("satellite: metrics are served on GET /metrics of their own port", async () => {
+  const dir = fs.mkdtempSync(join(tmpdir(), "mirra-sat-"));
+  const { startSatellite } = await import("./satellite.js");
+  const s = await startSatellite({
+    node: "n1",
+    dataDir: dir,
+    host: "127.0.0.1",
+    port: 0,
+    logger: quiet,
+    metrics: { host: "127.0.0.1", port: 0 },
+  });
+  try {
+    assert.match(s.metricsUrl ?? "", /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const r = await fetch(s.metricsUrl!);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    assert.match(await r.text(), /^drbd_resource_resources 0$/m);
+    const other = await fetch(s.metricsUrl!.replace(/\/metrics$/, "/v1/report"));
+    assert.equal(other.status, 404);
+    await other.text();
+  } finally {
+    await s.close(true);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

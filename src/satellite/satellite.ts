@@ -1,16 +1,21 @@
 //! `mirra satellite`: the node agent. It holds the newest desired state the controller pushed,
 //! runs reconcile → execute → observe on every push and periodically (which also restarts a
-//! daemon that died), and reports pools, resources and volume states.
+//! daemon that died), and reports pools, resources and volume states. On a port of its own
+//! (9942) it serves its daemons' Prometheus metrics, asked from them at scrape time.
 //!
 //! Until a first desired state arrives the satellite changes nothing: an empty state from
 //! nowhere must not stop (let alone delete) what a previous run of the satellite left.
 
+import * as http from "node:http";
+import type * as net from "node:net";
 import * as path from "node:path";
 import Fastify from "fastify";
 import type { ResourceStatus } from "../daemon/admin_protocol.js";
 import type { Logger } from "../io/log.js";
 import { AssertionError } from "../stdx/assert.js";
+import { ConfigError } from "../stdx/errors.js";
 import { execute, observe, type ExecutorConfig } from "./executor.js";
+import { satelliteMetrics } from "./metrics.js";
 import {
   parseDesiredPush,
   type DesiredPush,
@@ -33,11 +38,17 @@ export interface SatelliteOptions {
   readonly logger: Logger;
   /** Reconcile this often even without a push. @default 2000 */
   readonly intervalMs?: number;
+  /** Where to serve Prometheus metrics (GET /metrics); undefined: not served. */
+  readonly metrics?: { readonly host: string; readonly port: number };
+  /** How long a scrape waits for each node daemon's status. @default 500 */
+  readonly metricsDaemonTimeoutMs?: number;
 }
 
 export interface RunningSatellite {
   readonly url: string;
   readonly port: number;
+  /** `http://HOST:PORT/metrics`, when metrics are served. */
+  readonly metricsUrl: string | undefined;
   /** Stops listening and the periodic pass; `stopDaemons` also stops every node daemon. */
   close(stopDaemons: boolean): Promise<void>;
 }
@@ -50,6 +61,7 @@ export class Satellite {
   private passing: Promise<void> | null = null;
   private again = false;
   private readonly waiters: { generation: number; resolve: () => void }[] = [];
+  private scrape: Promise<string> | null = null;
   readonly runner: ProcessRunner;
   private readonly config: ExecutorConfig;
   private readonly log: Logger;
@@ -81,6 +93,38 @@ export class Satellite {
 
   current(): SatelliteReport {
     return this.report;
+  }
+
+  /**
+   * The metrics of every node daemon this satellite runs or should run (satellite/metrics.ts),
+   * asked from their admin sockets now, in parallel, each within `daemonTimeoutMs`. Reads
+   * only the held push and the runner's table, so it never waits for a reconcile pass; scrapes
+   * that arrive while one is gathering share its answer.
+   */
+  metricsText(daemonTimeoutMs: number): Promise<string> {
+    this.scrape ??= this.gatherMetrics(daemonTimeoutMs).finally(() => {
+      this.scrape = null;
+    });
+    return this.scrape;
+  }
+
+  private async gatherMetrics(daemonTimeoutMs: number): Promise<string> {
+    const desired = this.push?.state.resources ?? [];
+    const names = new Set(desired.map((r) => r.name));
+    for (const r of this.runner.running()) names.add(r.resource);
+    const answers = new Map<string, ResourceStatus | null>();
+    await Promise.all(
+      [...names].map(async (name) => {
+        answers.set(name, null); // keeps the order of `names`
+        const s = await this.runner.status(name, daemonTimeoutMs);
+        if (typeof s !== "string") answers.set(name, s);
+      }),
+    );
+    return satelliteMetrics(answers, (resource) => {
+      // The daemon's status does not say whether a Diskless volume was meant to be: the
+      // desired state does. Before the first push, not known.
+      return desired.find((r) => r.name === resource)?.diskless;
+    });
   }
 
   /**
@@ -260,20 +304,88 @@ export async function startSatellite(options: SatelliteOptions): Promise<Running
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : options.port;
+  let metrics: { server: http.Server; url: string } | undefined;
+  if (options.metrics !== undefined) {
+    try {
+      metrics = await serveMetrics(satellite, options.metrics, options);
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+  }
   const timer = setInterval(() => satellite.requestPass(), options.intervalMs ?? 2_000);
-  const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const url = `http://${urlHost(options.host)}:${port}`;
   options.logger.info("satellite listening", {
-    url: `http://${urlHost}:${port}`,
+    url,
     node: options.node,
+    ...(metrics ? { metrics: metrics.url } : {}),
   });
   return {
-    url: `http://${urlHost}:${port}`,
+    url,
     port,
+    metricsUrl: metrics?.url,
     close: async (stopDaemons) => {
       clearInterval(timer);
+      metrics?.server.closeAllConnections();
+      await new Promise<void>((resolve) =>
+        metrics ? metrics.server.close(() => resolve()) : resolve(),
+      );
       await app.close();
       await satellite.idle();
       if (stopDaemons) await satellite.runner.stopAll();
     },
   };
+}
+
+const urlHost = (host: string): string => (host.includes(":") ? `[${host}]` : host);
+
+/**
+ * GET /metrics on its own port, outside Fastify: a scrape is one small text, and a port of
+ * its own lets Prometheus reach metrics where the satellite API is firewalled.
+ */
+async function serveMetrics(
+  satellite: Satellite,
+  at: { readonly host: string; readonly port: number },
+  options: Pick<SatelliteOptions, "logger" | "metricsDaemonTimeoutMs">,
+): Promise<{ server: http.Server; url: string }> {
+  const timeoutMs = options.metricsDaemonTimeoutMs ?? 500;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const pathname = (req.url ?? "/").split("?")[0];
+    if (pathname !== "/metrics") {
+      res.writeHead(404, { "Content-Type": "text/plain" }).end("metrics are on /metrics\n");
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { "Content-Type": "text/plain", Allow: "GET, HEAD" }).end();
+      return;
+    }
+    satellite.metricsText(timeoutMs).then(
+      (body) =>
+        res
+          .writeHead(200, {
+            "Content-Type": "text/plain; version=0.0.4",
+            "Content-Length": Buffer.byteLength(body),
+          })
+          .end(req.method === "HEAD" ? undefined : body),
+      (err: unknown) => {
+        options.logger.error("metrics failed", { error: (err as Error).message });
+        res.writeHead(500, { "Content-Type": "text/plain" }).end("metrics failed\n");
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        new ConfigError(
+          `cannot serve metrics on ${at.host}:${at.port}: ${err.code ?? err.message} ` +
+            "(choose another address with --metrics HOST:PORT, or --metrics off)",
+          { cause: err },
+        ),
+      ),
+    );
+    server.listen(at.port, at.host, () => resolve());
+  });
+  const a = server.address() as net.AddressInfo;
+  return { server, url: `http://${urlHost(at.host)}:${a.port}/metrics` };
 }

@@ -97,3 +97,37 @@ test("payload: tags round-trip, detect garbage and misplaced blocks, and are mem
   assert.equal(payloadBlockTag(block, 10), 77);
   assert.equal(payloadBlockTag(block, 10), 77);
 });
+
+test("oracle: a write whose only holder crashed before its ack arrived raises no floor", () => {
+  const o = new DataOracle(2);
+  const w1 = o.writeIssued(2, 0, 1, false, 1, [], 0);
+  o.writeCompleted(w1, true, [0]);
+  o.flushCompleted(o.flushIssued(), true);
+  // Diskless issuer n2; n0 acks w2 from its volatile cache and crashes before n2 hears it.
+  const w2 = o.writeIssued(2, 0, 1, false, 1, [], 0);
+  o.nodeCrashed(0);
+  o.writeCompleted(w2, true, []);
+  assert.equal(o.floorOf(0), w1.writeId, "w2 lived only in the crashed cache");
+  assert.equal(o.check(0, w2.writeId), null, "a replica may still show it");
+  // Without a crash since issue, a write without holders still raises the floor.
+  const w3 = o.writeIssued(2, 1, 1, false, 1, [], 0);
+  o.writeCompleted(w3, true, []);
+  assert.equal(o.floorOf(1), w3.writeId);
+});
+
+test("oracle: a relaxed floor that becomes the floor again after a crash stays relaxed", () => {
+  const o = new DataOracle(1);
+  const w1 = o.writeIssued(1, 0, 1, false, 1, [], 0);
+  o.writeCompleted(w1, true, [1]);
+  o.flushCompleted(o.flushIssued(), true);
+  // n0 becomes writable without reaching n1 (quorum off): w1 is excused.
+  o.relaxFloorsNotHeldBy([0]);
+  assert.equal(o.check(0, 0), null);
+  // n1 writes on (unflushed), then crashes: the floor falls back to w1, still excused.
+  const w2 = o.writeIssued(1, 0, 1, false, 1, [], 0);
+  o.writeCompleted(w2, true, [1]);
+  assert.match(o.check(0, 0)!, /acked write 2 lost/);
+  o.nodeCrashed(1);
+  assert.equal(o.floorOf(0), w1.writeId);
+  assert.equal(o.check(0, 0), null, "n0 never had to see w1");
+});

@@ -441,3 +441,121 @@ test(
     }
   },
 );
+
+test(
+  "resync: a lagging source's reply read before a newer Primary write does not overwrite it, also after the target lost the Primary (R=3)",
+  { skip },
+  () => {
+    // Seed 638: n1 is SyncTarget of the Secondary n2, which read block 10 before the
+    // Primary's newer write w_b to it reached n2. The reply is held on the n2→n1 path while
+    // n1 gets w_b, loses the Primary and reconnects (forgetting which blocks its stream
+    // wrote). The reply's stream position is older than w_b: n1 keeps w_b.
+    const block = 10;
+    // Pings every 100 ticks: a held path is not a dead link.
+    const t = createTestCluster({
+      nodes: "DDD",
+      engine: { quorum: "off", pingIntTicks: 100 },
+    });
+    connectAll(t);
+    promote(t, 0);
+    writeBlocks(t, 0, 0, 16);
+    t.net.partition([1], [0, 2]);
+    assert.ok(t.runUntil(() => t.node(1).view()!.peer(2)!.connection !== "Connected", 300));
+    const [wa] = writeBlocks(t, 0, block, 1);
+    // n1 meets only n2, which holds bits for it: n2 becomes its resync source.
+    t.net.heal();
+    t.net.partition([1], [0]);
+    let held = false;
+    t.onSend = (from, to, message) => {
+      if (from !== 2 || to !== 1 || message.type !== "resyncReply" || held) return;
+      if (message.block > block || message.block + message.data!.length / blockSizeBytes <= block)
+        return;
+      held = true;
+      t.net.clog(2, 1, 80);
+    };
+    assert.ok(
+      t.runUntil(() => held, 300),
+      `n2 sends block ${block} to n1: ${describe(t)}`,
+    );
+    t.onSend = null;
+    // n1 reaches the Primary and gets the newer write w_b while n2's reply waits.
+    t.net.heal();
+    t.net.clog(2, 1, 60);
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.peer(0)!.replication !== "Off", 40),
+      describe(t),
+    );
+    // n2 learns that n1 gets the Primary's writes (it does not mark w_b for n1).
+    t.run(10);
+    const wb = t.write(0, block, 1);
+    waitDone(t, [wb], 30);
+    assert.equal(payloadWriteId(t.node(1).disk.peekBlock(block), 0, block), wb.write!.writeId);
+    // Once w_b is barrier-acked (no longer in the transfer log: nobody marks it for n1), n1
+    // loses the Primary (its stream's protection is reset) and reconnects; then the held
+    // reply arrives.
+    t.run(8);
+    t.net.disconnect(1, 0);
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.peer(0)!.replication !== "Off", 40),
+      describe(t),
+    );
+    assert.ok(
+      t.runUntil(() => t.net.inFlightCount((m) => m.type === "resyncReply") === 0, 80),
+      describe(t),
+    );
+    assert.ok(wa !== undefined);
+    assert.equal(
+      payloadWriteId(t.node(1).disk.peekBlock(block), 0, block),
+      wb.write!.writeId,
+      "n1 keeps the newer write",
+    );
+    converge(t);
+  },
+);
+
+test(
+  "resync: an interrupted full sync finished from an older generation's node adopts that generation (R=3)",
+  { skip },
+  () => {
+    // Seed 3916: n0, Inconsistent toward n1's newer generation, is left with only n2 (older
+    // generation, Outdated) and takes a full sync from it. It holds n2's data afterwards, so it
+    // must carry n2's generation, not the newer one it never finished (which would later make
+    // it look newer than n1, the node that really holds that generation's writes).
+    const t = createTestCluster({ nodes: "DDD", sizeBlocks: 256, engine: { quorum: "off" } });
+    connectAll(t);
+    promote(t, 1);
+    writeBlocks(t, 1, 0, 8);
+    t.net.partition([2], [0, 1]);
+    assert.ok(t.runUntil(() => t.node(1).view()!.peer(2)!.connection !== "Connected", 300));
+    writeBlocks(t, 1, 8, 8);
+    const newer = t.node(1).view()!.currentUuid;
+    const older = t.node(2).view()!.currentUuid;
+    assert.notEqual(newer, older, describe(t));
+    // n0 starts a full sync from n1 and loses it half way.
+    t.admin(0, { type: "invalidate" });
+    assert.ok(
+      t.runUntil(() => t.node(0).view()!.peer(1)!.replication === "SyncTarget", 100),
+      describe(t),
+    );
+    t.run(3);
+    t.node(1).crash();
+    t.node(0).crash();
+    t.node(0).restart();
+    assert.equal(t.node(0).view()!.disk, "Inconsistent", describe(t));
+    t.net.heal();
+    assert.ok(
+      t.runUntil(() => {
+        const v = t.node(0).view()!;
+        return v.disk !== "Inconsistent" && v.peer(2)!.replication === "Established";
+      }, 1000),
+      describe(t),
+    );
+    // (A UUID shows once the superblock holding it is durable.)
+    assert.ok(
+      t.runUntil(() => t.node(0).view()!.currentUuid === older, 50),
+      `n0 holds n2's generation ${older}, not ${t.node(0).view()!.currentUuid}`,
+    );
+    t.node(1).restart();
+    converge(t);
+  },
+);

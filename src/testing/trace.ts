@@ -24,7 +24,7 @@ export function describeMessage(m: PeerMessage): string {
     case "data":
       return `data seq=${m.seq} epoch=${m.epoch} block=${m.firstBlock} ${tags(m.data)} ack=${m.ack}`;
     case "resyncReply":
-      return `resyncReply block=${m.block} ok=${m.ok}${m.data === undefined ? "" : ` ${tags(m.data)}`}`;
+      return `resyncReply block=${m.block} ok=${m.ok}${m.streamId === undefined ? "" : ` at=${m.streamId}:${m.streamSeq}`}${m.data === undefined ? "" : ` ${tags(m.data)}`}`;
     case "readReply":
       return `readReply id=${m.id} ok=${m.ok}${m.data === undefined ? "" : ` ${tags(m.data)}`}`;
     case "bitmap":

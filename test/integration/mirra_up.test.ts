@@ -1,6 +1,7 @@
 //! `mirra up --detach` and `mirra down`: the local cluster starts, serves its volume over NBD,
 //! refuses a second `up` on the same data directory, stops completely, and a second `up`
-//! reuses the state (the data written before reads back). In the foreground, SIGINT stops it.
+//! reuses the state (the data written before reads back), and each satellite serves its
+//! daemons' metrics on the scrape target it prints. In the foreground, SIGINT stops it.
 
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +26,8 @@ const upArgs = () => [
   "21470",
   "--satellite-port",
   "21466",
+  "--metrics-port",
+  "21942",
   "--nbd-port",
   "21909",
   "--size",
@@ -67,6 +70,16 @@ test("mirra up --detach serves a replicated volume; mirra down stops it; up agai
   assert.equal((await must("nbdinfo", ["--size", uris[0]!])).trim(), String(64 * 1024 * 1024));
   const running = pids();
   assert.ok(running.every(alive));
+  // Each satellite serves its daemons' metrics on its own address, as printed for Prometheus.
+  const targets = /satellites \(drbd-reactor's metrics\): (.*)$/m.exec(out)?.[1]?.split(" ");
+  assert.deepEqual(targets, ["127.0.10.4:21942", "127.0.10.5:21942", "127.0.10.6:21942"], out);
+  assert.match(out, /controller \(linstor_\* metrics\): 127\.0\.0\.1:21470$/m);
+  const scraped = await (await fetch(`http://${targets[0]}/metrics`)).text();
+  assert.match(
+    scraped,
+    /^drbd_device_state\{name="r0",volume="0",drbd_device_state="UpToDate"\} 1$/m,
+  );
+  assert.match(scraped, /^mirra_satellite_daemon_up\{name="r0"\} 1$/m);
 
   const again = await runCommand(process.execPath, upArgs(), { timeoutMs: 30_000 });
   assert.equal(again.code, 1);

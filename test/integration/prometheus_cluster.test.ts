@@ -7,68 +7,21 @@
 //! Ports 25100 (Prometheus) and 25101-25103 (metrics). Every wait polls with a deadline.
 
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, describe, test } from "node:test";
 
-import { startServer, type RunningServer } from "../../src/bench/child.js";
 import { TestClient } from "../../src/nbd/test_client.js";
 import * as C from "../../src/nbd/protocol/constants.js";
 import type { ResourceStatus } from "../../src/daemon/admin_protocol.js";
 import { DaemonCluster, KiB, MiB, waitFor } from "./daemon_cluster.js";
+import {
+  Prometheus,
+  describeAlerts,
+  noPrometheus,
+  piraeusDrbdAlerts,
+} from "./prometheus_helpers.js";
 
-const prometheusBin = "/usr/bin/prometheus";
 const prometheusPort = 25100;
 const metricsPorts = [25101, 25102, 25103];
-const api = `http://127.0.0.1:${prometheusPort}/api/v1`;
-
-/**
- * The Piraeus alert expressions (piraeus-operator config/extras/monitoring/alerts.yaml, as
- * listed in metrics.md), verbatim; `for: 0s` so the test needs no minutes of waiting.
- */
-const piraeusAlerts: Record<string, string> = {
-  drbdConnectionNotConnected: 'drbd_connection_state{drbd_connection_state!="Connected"} > 0',
-  drbdDeviceNotUpToDate: 'drbd_device_state{drbd_device_state!~"UpToDate|Diskless"} > 0',
-  drbdDeviceUnintentionalDiskless: "drbd_device_unintentionaldiskless > 0",
-  drbdDeviceWithoutQuorum: "drbd_device_quorum == 0",
-  drbdResourceSuspended: "drbd_resource_suspended > 0",
-  drbdResyncNotProgressing:
-    'drbd_device_state{drbd_device_state="Inconsistent"} and delta(drbd_peerdevice_outofsync_bytes[5m]) >= 0',
-  drbdNoUpToDateReplica: 'sum by (name) (drbd_device_state{drbd_device_state="UpToDate"}) == 0',
-};
-
-const noPrometheus = existsSync(prometheusBin)
-  ? false
-  : `${prometheusBin} is not installed (apt-get install prometheus; scripts/install-deps.sh)`;
-
-interface Alert {
-  readonly labels: Record<string, string>;
-  readonly state: string;
-}
-
-async function apiGet<T>(path: string): Promise<T> {
-  const res = await fetch(`${api}/${path}`);
-  const body = (await res.json()) as { status: string; data: T; error?: string };
-  if (body.status !== "success") throw new Error(`${path}: ${body.error ?? res.status}`);
-  return body.data;
-}
-
-async function firing(): Promise<Alert[]> {
-  const data = await apiGet<{ alerts: Alert[] }>("alerts");
-  return data.alerts.filter((a) => a.state === "firing");
-}
-
-async function query(
-  expr: string,
-): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-  const data = await apiGet<{
-    result: { metric: Record<string, string>; value: [number, string] }[];
-  }>(`query?query=${encodeURIComponent(expr)}`);
-  return data.result;
-}
-
-const describeAlerts = (alerts: readonly Alert[]): string =>
-  alerts.map((a) => JSON.stringify(a.labels)).join("\n") || "(none)";
 
 describe(
   "prometheus: a real server scrapes three daemons and runs the Piraeus alerts",
@@ -77,10 +30,10 @@ describe(
   },
   () => {
     let cluster: DaemonCluster | undefined;
-    let prometheus: RunningServer | undefined;
+    let prometheus: Prometheus | undefined;
 
     after(async () => {
-      await prometheus?.stop(3000);
+      await prometheus?.stop();
       await cluster?.destroy();
     });
 
@@ -94,68 +47,22 @@ describe(
       cluster = c;
       await c.waitHealthy();
 
-      const dir = c.dir;
-      writeFileSync(
-        join(dir, "piraeus-alerts.yaml"),
-        JSON.stringify({
-          groups: [
-            {
-              name: "piraeus-drbd",
-              interval: "1s",
-              rules: Object.entries(piraeusAlerts).map(([alert, expr]) => ({
-                alert,
-                expr,
-                for: "0s",
-              })),
-            },
-          ],
-        }),
-      );
-      writeFileSync(
-        join(dir, "prometheus.yml"),
-        JSON.stringify({
-          global: { scrape_interval: "1s", evaluation_interval: "1s", scrape_timeout: "900ms" },
-          rule_files: [join(dir, "piraeus-alerts.yaml")],
-          scrape_configs: [
-            {
-              job_name: "drbd-reactor",
-              static_configs: [{ targets: metricsPorts.map((p) => `127.0.0.1:${p}`) }],
-            },
-          ],
-        }),
-      );
-      prometheus = await startServer(
-        prometheusBin,
-        [
-          `--config.file=${join(dir, "prometheus.yml")}`,
-          `--storage.tsdb.path=${join(dir, "tsdb")}`,
-          `--web.listen-address=127.0.0.1:${prometheusPort}`,
-          "--log.level=warn",
-        ],
-        {
-          readyProbe: async () =>
-            (await fetch(`http://127.0.0.1:${prometheusPort}/-/ready`).catch(() => null))?.ok ===
-            true,
-          timeoutMs: 20_000,
-        },
-      );
+      const p = await Prometheus.start({
+        dir: c.dir,
+        listen: `127.0.0.1:${prometheusPort}`,
+        jobs: [{ job: "drbd-reactor", targets: metricsPorts.map((port) => `127.0.0.1:${port}`) }],
+        alerts: piraeusDrbdAlerts,
+      });
+      prometheus = p;
+      const firing = () => p.firing();
+      const query = (expr: string) => p.query(expr);
 
-      // Healthy: every target up, the rules loaded, nothing firing.
-      await waitFor("Prometheus to scrape all three daemons", async () => {
-        const data = await apiGet<{ activeTargets: { health: string; lastError: string }[] }>(
-          "targets",
-        );
-        const up = data.activeTargets.filter((t) => t.health === "up");
-        return up.length === 3 ? true : undefined;
-      });
-      await waitFor("the Piraeus rules to be evaluated", async () => {
-        const data = await apiGet<{ groups: { rules: { lastEvaluation: string }[] }[] }>("rules");
-        const rules = data.groups.flatMap((g) => g.rules);
-        return rules.length === Object.keys(piraeusAlerts).length &&
-          rules.every((r) => !r.lastEvaluation.startsWith("0001"))
-          ? true
-          : undefined;
-      });
+      // Healthy: every target up, the rules evaluated on what was scraped, nothing firing.
+      await p.waitTargetsUp(3);
+      await waitFor("every daemon's series", async () =>
+        (await query("drbdreactor_up")).length === 3 ? true : undefined,
+      );
+      await p.waitEvaluatedAfter(Date.now());
       const quiet = await firing();
       assert.deepEqual(quiet, [], `alerts firing on a healthy cluster:\n${describeAlerts(quiet)}`);
       // mirra's own series are there too: every peer volume Established, on every node.

@@ -135,7 +135,14 @@ const arbitraries: { [K in WireMessage["type"]]: fc.Arbitrary<Extract<WireMessag
       digest: fc.integer({ min: 0, max: 0xffffffff }),
     }),
     resyncReply: fc.record(
-      { type: fc.constant("resyncReply"), block: small, ok: fc.boolean(), data: blocks },
+      {
+        type: fc.constant("resyncReply"),
+        block: small,
+        ok: fc.boolean(),
+        streamId: u64,
+        streamSeq: u64,
+        data: blocks,
+      },
       { requiredKeys: ["type", "block", "ok"] },
     ),
     inSync: fc.record({ type: fc.constant("inSync"), block: small, blockCount: small }),

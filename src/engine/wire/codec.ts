@@ -143,7 +143,7 @@ export const messageFieldNames: {
   syncStart: { uuids: true, full: true },
   resyncRequest: { block: true, blockCount: true },
   checksumRequest: { block: true, blockCount: true, digest: true },
-  resyncReply: { block: true, ok: true, data: true },
+  resyncReply: { block: true, ok: true, streamId: true, streamSeq: true, data: true },
   inSync: { block: true, blockCount: true },
   resyncAck: { block: true, blockCount: true },
   resyncDone: {},

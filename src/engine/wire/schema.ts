@@ -285,7 +285,21 @@ export const messageSpecs: readonly MessageSpec[] = [
     name: "resyncReply",
     phase: "replication",
     doc: "Source sends resync blocks; data present when ok.",
-    fields: [blockField, f("ok", bool, "the read succeeded"), f("data", optBlocks, "blocks")],
+    fields: [
+      blockField,
+      f("ok", bool, "the read succeeded"),
+      f(
+        "streamId",
+        { kind: "optU64" },
+        "the write stream the source followed when it queued the read (a Primary: its own), 0: none",
+      ),
+      f(
+        "streamSeq",
+        { kind: "optU64" },
+        "every write of that stream up to this sequence that the source received is in the data",
+      ),
+      f("data", optBlocks, "blocks"),
+    ],
   },
   {
     code: 0x20,

@@ -278,10 +278,21 @@ export class Checkers {
    */
   splitBrainView(node: NodeId): SplitBrainView | null {
     if (this.quorumOn) return null;
+    // A peer the reader is (about to be) the resync source of is not one it can read a
+    // rival's write from: its data gives way to the reader's (a split-brain victim between
+    // the survivor's verdict and its own, when `splitBrainVictim` relaxes the floor), and
+    // remote reads go only to Established peers.
+    const view = this.cluster.nodes[node]!.view();
+    const sourceOf = (peer: NodeId): boolean => {
+      const r = view?.peer(peer)?.replication;
+      return (
+        r === "WFBitMapS" || r === "StartingSyncS" || r === "SyncSource" || r === "PausedSyncS"
+      );
+    };
     return {
       session: this.sessionOf(node),
       rivals: this.rivalsOf(node),
-      reachable: this.reachableFrom(node),
+      reachable: this.reachableFrom(node).filter((n) => n === node || !sourceOf(n)),
     };
   }
 

@@ -44,6 +44,8 @@ export interface WriteInfo {
   lostInCrash: boolean;
   /** Holders that crashed before the write was durable (bit per node id). */
   crashedHolders: number;
+  /** Diskful node crashes counted when it was issued (see writeCompleted). */
+  readonly crashesAtIssue: number;
 }
 
 interface BlockState {
@@ -53,6 +55,8 @@ interface BlockState {
   floor: number;
   /** The floor was relaxed by a split-brain discard: any write to the block is allowed. */
   relaxed: boolean;
+  /** Floors relaxed so far: one that becomes the floor again (a crash) stays relaxed. */
+  excused: Set<number> | undefined;
 }
 
 export class DataOracle {
@@ -62,6 +66,8 @@ export class DataOracle {
   private ackSeq = 0;
   /** Every write acked with ackSeq <= this is durable (a flush covering it completed). */
   private durableAckSeq = 0;
+  /** Diskful node crashes so far. */
+  private crashes = 0;
   stats = { acked: 0, failed: 0, indeterminate: 0, floorsLowered: 0, relaxed: 0 };
 
   constructor(readonly sizeBlocks: number) {
@@ -69,6 +75,7 @@ export class DataOracle {
       writes: [],
       floor: 0,
       relaxed: false,
+      excused: undefined,
     }));
   }
 
@@ -96,6 +103,7 @@ export class DataOracle {
       holders: [],
       lostInCrash: false,
       crashedHolders: 0,
+      crashesAtIssue: this.crashes,
     };
     this.writes.set(info.writeId, info);
     for (let b = firstBlock; b < firstBlock + blockCount; b++)
@@ -113,6 +121,14 @@ export class DataOracle {
     info.ackSeq = ++this.ackSeq;
     info.holders = holders;
     this.stats.acked++;
+    // Held by no replica at completion while a node crashed since it was issued: the node
+    // that acked it crashed with it in its volatile cache, before the ack reached the issuer
+    // (holdersOf leaves out such a node). That is the loss nodeCrashed allows for a write
+    // without holders, in the other order: the write is lost for good and raises no floor.
+    if (!info.fua && holders.length === 0 && this.crashes > info.crashesAtIssue) {
+      info.lostInCrash = true;
+      return;
+    }
     for (let b = info.firstBlock; b < info.firstBlock + info.blockCount; b++) {
       const s = this.blocks[b]!;
       // An older write completing after a newer one does not lower the floor.
@@ -152,6 +168,7 @@ export class DataOracle {
    * issuer still holds them.
    */
   nodeCrashed(node: number): void {
+    this.crashes++;
     // Its unflushed acked writes are given up now, for good: a flush issued later counts
     // their ack sequence as covered, but it can only make durable what the disks still hold
     // (without this, a later crash would raise a floor back to a write already lost).
@@ -183,6 +200,8 @@ export class DataOracle {
       }
       if (floor !== s.floor) this.stats.floorsLowered++;
       s.floor = floor;
+      // A floor excused before (its holders became a rival's) is excused again.
+      if (s.excused?.has(floor) === true) s.relaxed = true;
       if (floor > 0) {
         // Everything before the durable floor can never be acceptable again: forget it.
         const at = s.writes.indexOf(floor);
@@ -196,10 +215,7 @@ export class DataOracle {
     for (const s of this.blocks) {
       if (s.floor === 0) continue;
       const info = this.writes.get(s.floor)!;
-      if (info.holders.includes(victim) && !info.holders.includes(survivor)) {
-        s.relaxed = true;
-        this.stats.relaxed++;
-      }
+      if (info.holders.includes(victim) && !info.holders.includes(survivor)) this.relax(s);
     }
   }
 
@@ -212,11 +228,14 @@ export class DataOracle {
   relaxFloorsNotHeldBy(reachable: readonly number[]): void {
     for (const s of this.blocks) {
       if (s.floor === 0 || s.relaxed) continue;
-      if (!this.heldByAny(s.floor, reachable)) {
-        s.relaxed = true;
-        this.stats.relaxed++;
-      }
+      if (!this.heldByAny(s.floor, reachable)) this.relax(s);
     }
+  }
+
+  private relax(s: BlockState): void {
+    s.relaxed = true;
+    (s.excused ??= new Set()).add(s.floor);
+    this.stats.relaxed++;
   }
 
   /** Whether any of `nodes` held write `writeId` when it completed. */
