@@ -160,6 +160,7 @@ function readResource(v: unknown, where: string): DesiredResource {
   const joining = o["joining"];
   if (joining !== undefined && typeof joining !== "boolean")
     throw new PushError(`${where}.joining must be a boolean`);
+  const options = o["options"] === undefined ? undefined : readOptions(o["options"], where);
   return {
     name: str(o, "name", where),
     nodeName: str(o, "nodeName", where),
@@ -174,7 +175,21 @@ function readResource(v: unknown, where: string): DesiredResource {
     pool: str(o, "pool", where),
     volumes: list(o, "volumes", where).map((x, i) => readVolume(x, `${where}.volumes[${i}]`)),
     peers: list(o, "peers", where).map((x, i) => readPeer(x, `${where}.peers[${i}]`)),
+    ...(options === undefined ? {} : { options }),
   };
+}
+
+/** DRBD options by name; the resource file's parser checks names and values at start. */
+function readOptions(v: unknown, where: string): Record<string, string | number | boolean> {
+  const o = obj(v, `${where}.options`);
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, x] of Object.entries(o)) {
+    if (!/^[a-z0-9-]{1,64}$/.test(k)) throw new PushError(`${where}.options: bad name "${k}"`);
+    if (typeof x !== "string" && typeof x !== "number" && typeof x !== "boolean")
+      throw new PushError(`${where}.options.${k} must be a string, number or boolean`);
+    out[k] = x;
+  }
+  return out;
 }
 
 /** Checks a decoded push body; returns the push or why it is refused. */
