@@ -15,6 +15,12 @@ import { LinstorCliError, registerLinstorCommands } from "./linstor/mod.js";
 import type { SatelliteCommandOptions } from "./satellite.js";
 import type { DownOptions, UpOptions } from "./up.js";
 
+// A reader that stops early (`mirra status | head`) is not an error: exit quietly.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 const program = new Command();
 program
   .name("mirra")

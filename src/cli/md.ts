@@ -35,6 +35,11 @@ export interface CreateMdOptions {
   alExtents?: string;
   size?: string;
   force?: boolean;
+  /**
+   * Start Inconsistent instead of day-0 UpToDate: for a disk that joins peers which already
+   * hold data (the satellite's toggle-disk), so that it full-syncs from them.
+   */
+  inconsistent?: boolean;
 }
 
 export interface DumpMdOptions {
@@ -172,7 +177,11 @@ export function createMd(options: CreateMdOptions, print = console.log): void {
       `${metaPath} already holds valid mirra metadata; use --force to overwrite it ` +
         "(this forgets its generation identifiers and bitmaps: a full resync follows)",
     );
-  const meta = createPersistedMeta(volumeBytes / 4096, true);
+  const fresh = createPersistedMeta(volumeBytes / 4096, true);
+  const meta =
+    options.inconsistent === true
+      ? { ...fresh, superblock: { ...fresh.superblock, consistent: false, wasUpToDate: false } }
+      : fresh;
   const area = encodeMetadataArea(meta, {
     volumeBytes,
     nodeId,

@@ -25,7 +25,7 @@ import {
   insertVolumeDefinition,
 } from "./api_definitions.js";
 import { readSelectFilter } from "./api_groups.js";
-import { createOne } from "./api_resources.js";
+import { createOne, hasDiskful } from "./api_resources.js";
 import { ObjectReader } from "./input.js";
 import { placeResource, type PlacementFailure, type PlacementInput } from "./placement.js";
 import type {
@@ -137,14 +137,21 @@ function autoplaceInTx(
     ];
   }
   const rcs: ApiCallRc[] = [];
+  const joins = hasDiskful(tx, rd.name);
   for (const p of d.placements) {
     rcs.push(
-      createOne(ctx, tx, rd.name, {
-        node: p.node,
-        props: { StorPoolName: p.storagePool },
-        flags: [...flagsOf[p.kind]],
-        nodeId: undefined,
-      }),
+      createOne(
+        ctx,
+        tx,
+        rd.name,
+        {
+          node: p.node,
+          props: { StorPoolName: p.storagePool },
+          flags: [...flagsOf[p.kind]],
+          nodeId: undefined,
+        },
+        joins,
+      ),
     );
   }
   const diskful = d.placements.filter((p) => p.kind === "diskful");

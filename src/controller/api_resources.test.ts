@@ -230,6 +230,8 @@ test("resources: objects in use refuse deletion; modify props; delete", async ()
     {
       StorPoolName: "ssd",
       "Aux/k": "v",
+      // n3 was added to a definition that already had a disk: it full-syncs from it.
+      "Mirra/DiskJoinsPeers": "true",
     },
   );
   const d = await t.call("DELETE", "/v1/resource-definitions/r1/resources/n3");

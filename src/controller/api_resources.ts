@@ -23,6 +23,7 @@ import {
   type Route,
 } from "./api_common.js";
 import { definitionOr404 } from "./api_definitions.js";
+import { joiningProp } from "./desired_state.js";
 import { matchesProps, nameFilter, ObjectReader, paginate, parseBody } from "./input.js";
 import type { JsonValue } from "./json.js";
 import {
@@ -179,11 +180,17 @@ function resolvePool(
   return pool.name;
 }
 
+/**
+ * Creates one resource. `joinsData`: the definition had diskful replicas before this call,
+ * so a new disk must full-sync from them (its satellite creates its metadata Inconsistent)
+ * rather than start as the day-0 twin of disks created together with it.
+ */
 export function createOne(
   ctx: ApiContext,
   tx: StoreWriter,
   rdName: string,
   c: ResourceCreate,
+  joinsData = false,
 ): ApiCallRc {
   const rd = definitionOr404(tx, rdName, "create");
   const node = found(
@@ -223,10 +230,11 @@ export function createOne(
       `Resource '${rd.name}' has no free node-id.`,
     );
   }
+  const joining = joinsData && !c.flags.includes("DISKLESS");
   tx.putResource({
     resourceDefinition: rd.name,
     node: node.name,
-    props: c.props,
+    props: joining ? { ...c.props, [joiningProp]: "true" } : c.props,
     flags: c.flags,
     storagePool,
     nodeId,
@@ -245,6 +253,11 @@ export function createOne(
   );
 }
 
+/** Whether `rd` has a diskful replica already (whose data a new disk must sync from). */
+export function hasDiskful(tx: StoreReader, rd: string): boolean {
+  return tx.resources({ resourceDefinition: rd }).some((r) => !r.flags.includes("DISKLESS"));
+}
+
 const rank = (c: ResourceCreate): number => (c.nodeId === undefined ? 1 : 0);
 
 /** POST a list (the CLI): all are created in one transaction, or none. */
@@ -261,7 +274,8 @@ async function createList(ctx: ApiContext, req: ApiRequest): Promise<ApiReply> {
   const order = creates.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c));
   const rcs = await ctx.store.write((tx) => {
     const out: ApiCallRc[] = new Array<ApiCallRc>(creates.length);
-    for (const { c, i } of order) out[i] = createOne(ctx, tx, param(req, "rd"), c);
+    const joins = hasDiskful(tx, param(req, "rd"));
+    for (const { c, i } of order) out[i] = createOne(ctx, tx, param(req, "rd"), c, joins);
     return out;
   });
   return rcReply(ctx, rcs, 201);
@@ -270,7 +284,9 @@ async function createList(ctx: ApiContext, req: ApiRequest): Promise<ApiReply> {
 /** POST one (golinstor, CSI): the node comes from the path. */
 async function createSingle(ctx: ApiContext, req: ApiRequest): Promise<ApiReply> {
   const c = readResourceCreate(ObjectReader.body(req.body, true), param(req, "node"));
-  const rc = await ctx.store.write((tx) => createOne(ctx, tx, param(req, "rd"), c));
+  const rc = await ctx.store.write((tx) =>
+    createOne(ctx, tx, param(req, "rd"), c, hasDiskful(tx, param(req, "rd"))),
+  );
   return rcReply(ctx, [rc], 201);
 }
 

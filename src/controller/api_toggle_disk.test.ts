@@ -64,6 +64,7 @@ test("toggle-disk: a diskful replica goes diskless (the 1.27 CLI's path)", async
   const r = await resource("n2");
   assert.deepEqual(r["flags"], ["DISKLESS", "DRBD_DISKLESS"]);
   assert.equal(obj(r["props"])["StorPoolName"], "DfltDisklessStorPool");
+  assert.equal(obj(r["props"])["Mirra/DiskJoinsPeers"], undefined);
   assert.deepEqual(pools(r), ["DfltDisklessStorPool", "DfltDisklessStorPool"]);
 });
 
@@ -114,6 +115,8 @@ test("toggle-disk: back to diskful (1.28 body) moves every volume to the pool", 
   const r = await resource("n2");
   assert.deepEqual(r["flags"], []);
   assert.equal(obj(r["props"])["StorPoolName"], "fast");
+  // The new disk joins peers that hold data: its satellite creates it Inconsistent.
+  assert.equal(obj(r["props"])["Mirra/DiskJoinsPeers"], "true");
   assert.deepEqual(pools(r), ["fast", "fast"]);
 
   // With two disks, n1 may go diskless, but not into a pool that has disks.

@@ -21,6 +21,7 @@ import {
   type Route,
 } from "./api_common.js";
 import { definitionOr404 } from "./api_definitions.js";
+import { joiningProp } from "./desired_state.js";
 import { ObjectReader } from "./input.js";
 import {
   defaultDisklessPool,
@@ -125,11 +126,13 @@ async function toggle(ctx: ApiContext, req: ApiRequest, t: Toggle): Promise<ApiR
     const flags = t.intoDiskless
       ? [...new Set([...r.flags, "DISKLESS", "DRBD_DISKLESS"])].sort()
       : r.flags.filter((f) => !disklessFlags.includes(f));
+    // A disk added to a resource whose peers hold data must sync from them in full.
+    const { [joiningProp]: _joining, ...props } = r.props;
     tx.putResource({
       ...r,
       flags,
       storagePool: pool,
-      props: { ...r.props, StorPoolName: pool },
+      props: { ...props, StorPoolName: pool, ...(t.intoDiskless ? {} : { [joiningProp]: "true" }) },
     });
     const action = t.intoDiskless ? "Removal of disk from" : "Addition of disk to";
     return [

@@ -3,7 +3,12 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { desiredStateFor, nbdPortBaseProp, satelliteAddress } from "./desired_state.js";
+import {
+  desiredStateFor,
+  joiningProp,
+  nbdPortBaseProp,
+  satelliteAddress,
+} from "./desired_state.js";
 import { openSqliteStore } from "./store/sqlite_store.js";
 import type { ControllerStore } from "./store/store.js";
 import { populateCluster } from "./test_cluster.js";
@@ -67,6 +72,18 @@ test("desired state: a tie-breaker is diskless and exports nothing; LVM pools ar
     assert.equal(r.diskless, true);
     assert.equal(r.nodeId, 2);
     assert.ok(r.volumes.every((v) => v.nbd === undefined));
+    assert.equal(r.joining, undefined);
+  }));
+
+test("desired state: a disk that joins peers with data (toggle-disk) is marked joining", () =>
+  withStore(async (store) => {
+    await store.write((tx) => {
+      const r = tx.resource("r1", "n2")!;
+      tx.putResource({ ...r, props: { ...r.props, [joiningProp]: "true" } });
+    });
+    const d = store.read((tx) => desiredStateFor(tx, "n2"));
+    assert.equal(d.resources[0]!.joining, true);
+    assert.equal(store.read((tx) => desiredStateFor(tx, "n1")).resources[0]!.joining, undefined);
   }));
 
 test("desired state: every node's resource file parses and names the same nodes", () =>

@@ -27,6 +27,11 @@ import type {
 
 export const fileDirProp = "StorDriver/FileDir";
 export const nbdPortBaseProp = "Mirra/NbdPortBase";
+/**
+ * Set on a resource by toggle-disk into diskful: its new disk joins peers that hold data, so
+ * the satellite creates its metadata Inconsistent and it full-syncs from them.
+ */
+export const joiningProp = "Mirra/DiskJoinsPeers";
 /** NBD's registered port, for the first device minor. */
 export const nbdPortBaseDefault = 10809;
 /** LINSTOR's default peer slots when neither definition nor group sets them. */
@@ -99,6 +104,7 @@ export function desiredStateFor(tx: StoreReader, name: string): DesiredState {
       nodeId: r.nodeId,
       peerSlots: Math.max(rd.peerSlots ?? rg?.peerSlots ?? peerSlotsDefault, peers.length, 1),
       diskless,
+      ...(!diskless && r.props[joiningProp] === "true" ? { joining: true } : {}),
       pool: r.storagePool,
       volumes: tx.volumeDefinitions(rd.name).map((v) => ({
         volume: v.volumeNumber,

@@ -34,6 +34,7 @@ class FakeSatellites {
         problems: [],
         volumes: r.volumes.map((v) => ({
           volume: v.volume,
+          sizeKib: v.sizeKib,
           diskState: r.diskless ? "Diskless" : "UpToDate",
           ...(v.nbd !== undefined ? { nbd: `nbd://${v.nbd}/${r.name}` } : {}),
           peers: r.peers.map((p) => ({
@@ -215,6 +216,8 @@ test("link: views get connection status, capacity, states, sync progress and NBD
           n3: { replication_state: "Established" },
         },
       },
+      usable_size_kib: 65536,
+      allocated_size_kib: 65536,
       device_path: "nbd://127.0.0.1:10809/r1",
     });
     // A failed mutation does not wait for satellites and is left as it is.

@@ -360,6 +360,9 @@ export class SatelliteLink {
         ...(p.donePercent !== undefined ? { done_percentage: p.donePercent } : {}),
       };
     o["state"] = { disk_state: v.diskState, replication_states: replication };
+    // The size the daemon serves: a `vd set-size` shows here once the online resize ran.
+    o["usable_size_kib"] = v.sizeKib;
+    if (v.diskState !== "Diskless") o["allocated_size_kib"] = v.sizeKib;
     if (v.nbd !== undefined) o["device_path"] = v.nbd;
     if (r.problems.length > 0)
       o["reports"] = r.problems.map((message) => problemJson(message, this.nowMs()));

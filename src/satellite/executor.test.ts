@@ -28,6 +28,9 @@ class FakeRunner implements ResourceRunner {
   running(): readonly ObservedRunning[] {
     return [...this.table].map(([resource, hash]) => ({ resource, hash }));
   }
+  async resize(resource: string): Promise<void> {
+    assert.ok(this.table.has(resource));
+  }
 }
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "mirra-satellite-"));
@@ -115,5 +118,28 @@ describe("satellite executor", () => {
     await execute(actions, config);
     assert.deepEqual(reconcile(more, look()), []);
     assert.equal(fs.statSync(path.join(thick, "r2_00000.img")).size, 1024 * 1024);
+  });
+
+  test("executor: toggle-disk diskless removes the files; a joining disk starts Inconsistent", async () => {
+    const r0 = desired.resources[0]!;
+    // Back to r0 alone (the tests above left r2).
+    await execute(reconcile({ ...desired, resources: [r0] }, look()), config);
+    const diskless = { ...desired, resources: [{ ...r0, diskless: true }] };
+    const actions = reconcile(diskless, look());
+    assert.deepEqual(
+      actions.map((a) => a.type),
+      ["writeResourceFile", "restartResource", "removeDisk", "removeDisk"],
+    );
+    await execute(actions, config);
+    assert.ok(!fs.readdirSync(thick).some((f) => f.startsWith("r0_")));
+    const joining = { ...desired, resources: [{ ...r0, joining: true }] };
+    await execute(reconcile(joining, look()), config);
+    assert.deepEqual(reconcile(joining, look()), []);
+    const md = readMd({
+      backing: path.join(thick, "r0_00000.img"),
+      meta: path.join(thick, "r0_00000.meta"),
+    });
+    assert.equal(md.decoded.meta.superblock.consistent, false);
+    assert.equal(md.decoded.meta.superblock.wasUpToDate, false);
   });
 });

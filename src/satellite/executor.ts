@@ -31,8 +31,10 @@ export interface ResourceRunner {
   start(resource: string, filePath: string, hash: string): Promise<void>;
   /** Stops `resource`; resolves once its daemon has released its disks. */
   stop(resource: string): Promise<void>;
-  /** Resources running now, with the hash of the file each was started from. */
+  /** Resources running now, with the restart key of the file each was started from. */
   running(): readonly ObservedRunning[];
+  /** `mirra adm resize` of `resource`'s daemon; rejects with the daemon's refusal. */
+  resize(resource: string): Promise<void>;
 }
 
 export interface ExecutorConfig {
@@ -67,6 +69,7 @@ async function executeOne(a: Action, config: ExecutorConfig): Promise<void> {
     case "deleteResourceFile":
       return removeFile(resourceFilePath(config, a.resource));
     case "deleteVolumeFile":
+    case "removeDisk":
       return removeFile(volumeFilePath(a.file));
     case "createBacking":
     case "growBacking":
@@ -74,7 +77,7 @@ async function executeOne(a: Action, config: ExecutorConfig): Promise<void> {
         sizeBacking(volumeFilePath(a.file), a.sizeKib * 1024, a.provisioning === "preallocated"),
       );
     case "createMetadata":
-      return createMetadata(a.file, a.nodeId, a.peerSlots, a.alExtents);
+      return createMetadata(a.file, a.nodeId, a.peerSlots, a.alExtents, a.inconsistent === true);
     case "writeResourceFile":
       return guard("write", resourceFilePath(config, a.resource), () => {
         fs.mkdirSync(config.resourceDirectory, { recursive: true });
@@ -83,6 +86,8 @@ async function executeOne(a: Action, config: ExecutorConfig): Promise<void> {
     case "startResource":
     case "restartResource":
       return config.runner.start(a.resource, resourceFilePath(config, a.resource), a.hash);
+    case "resizeResource":
+      return config.runner.resize(a.resource);
   }
 }
 
@@ -145,7 +150,13 @@ function writeAtomically(file: string, content: string): void {
 }
 
 /** create-md on a temporary file, then rename: a crash never leaves a half-written area. */
-function createMetadata(ref: VolumeFileRef, nodeId: number, peers: number, al: number): void {
+function createMetadata(
+  ref: VolumeFileRef,
+  nodeId: number,
+  peers: number,
+  al: number,
+  inconsistent: boolean,
+): void {
   const meta = volumeFilePath(ref);
   const tmp = `${meta}.tmp`;
   guard("create metadata", meta, () => {
@@ -157,6 +168,7 @@ function createMetadata(ref: VolumeFileRef, nodeId: number, peers: number, al: n
         nodeId: String(nodeId),
         peers: String(peers),
         alExtents: String(al),
+        inconsistent,
       },
       () => undefined,
     );

@@ -41,6 +41,8 @@ export interface PeerReport {
 
 export interface VolumeReport {
   readonly volume: number;
+  /** The size the daemon serves (grown by an online resize once every disk grew). */
+  readonly sizeKib: number;
   /** DRBD's disk state: UpToDate, Inconsistent, Diskless, ... */
   readonly diskState: string;
   /** The NBD URI of this node's export of the volume. */
@@ -155,6 +157,10 @@ function readResource(v: unknown, where: string): DesiredResource {
   const diskless = o["diskless"];
   if (typeof diskless !== "boolean") throw new PushError(`${where}.diskless must be a boolean`);
   const al = o["alExtents"] === undefined ? undefined : int(o, "alExtents", where, 1, 65534);
+  const joining = o["joining"];
+  if (joining !== undefined && typeof joining !== "boolean")
+    throw new PushError(`${where}.joining must be a boolean`);
+  const options = o["options"] === undefined ? undefined : readOptions(o["options"], where);
   return {
     name: str(o, "name", where),
     nodeName: str(o, "nodeName", where),
@@ -165,10 +171,25 @@ function readResource(v: unknown, where: string): DesiredResource {
     peerSlots: int(o, "peerSlots", where, 1, 32),
     ...(al === undefined ? {} : { alExtents: al }),
     diskless,
+    ...(joining === true ? { joining } : {}),
     pool: str(o, "pool", where),
     volumes: list(o, "volumes", where).map((x, i) => readVolume(x, `${where}.volumes[${i}]`)),
     peers: list(o, "peers", where).map((x, i) => readPeer(x, `${where}.peers[${i}]`)),
+    ...(options === undefined ? {} : { options }),
   };
+}
+
+/** DRBD options by name; the resource file's parser checks names and values at start. */
+function readOptions(v: unknown, where: string): Record<string, string | number | boolean> {
+  const o = obj(v, `${where}.options`);
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, x] of Object.entries(o)) {
+    if (!/^[a-z0-9-]{1,64}$/.test(k)) throw new PushError(`${where}.options: bad name "${k}"`);
+    if (typeof x !== "string" && typeof x !== "number" && typeof x !== "boolean")
+      throw new PushError(`${where}.options.${k} must be a string, number or boolean`);
+    out[k] = x;
+  }
+  return out;
 }
 
 /** Checks a decoded push body; returns the push or why it is refused. */

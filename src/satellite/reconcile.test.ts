@@ -13,6 +13,7 @@ import {
   type Action,
   type DesiredResource,
   type DesiredState,
+  type ObservedDaemon,
   type ObservedState,
   type ObservedVolumeFile,
   type VolumeFileRef,
@@ -67,10 +68,25 @@ function applyAction(s: ObservedState, a: Action): ObservedState {
       const rest = s.resourceFiles.filter((r) => r.resource !== a.resource);
       return { ...s, resourceFiles: [...rest, { resource: a.resource, hash: a.hash }] };
     }
+    case "removeDisk": {
+      const run = s.running.find((r) => r.resource === a.file.resource);
+      assert.equal(run?.hash, a.runningHash, "disk removed before the daemon ran diskless");
+      return { ...s, files: s.files.filter((f) => !sameRef(f, a.file)) };
+    }
+    case "resizeResource": {
+      // The daemon grows the metadata of every volume to what its backing file holds.
+      assert.ok(running(a.resource), "resized while not running");
+      const files = s.files.map((f) => {
+        if (f.resource !== a.resource || f.metadata === null) return f;
+        const backing = s.files.find((b) => sameRef(b, { ...f, kind: "backing" }));
+        return { ...f, metadata: { ...f.metadata, volumeKib: backing?.sizeKib ?? 0 } };
+      });
+      return { ...s, files };
+    }
     case "startResource":
     case "restartResource": {
       const file = s.resourceFiles.find((r) => r.resource === a.resource);
-      assert.equal(file?.hash, a.hash, "started before its resource file was written");
+      assert.equal(file?.hash, a.fileHash, "started before its resource file was written");
       assert.equal(running(a.resource), a.type === "restartResource");
       const rest = s.running.filter((r) => r.resource !== a.resource);
       return { ...s, running: [...rest, { resource: a.resource, hash: a.hash }] };
@@ -162,6 +178,9 @@ describe("satellite reconcile", () => {
         const names = new Set(d2.resources.map((r) => r.name));
         for (const a of reconcile(d2, s)) {
           if (a.type === "deleteVolumeFile") assert.ok(!names.has(a.file.resource));
+          // A desired resource loses its disk files only when it is to be diskless.
+          if (a.type === "removeDisk")
+            assert.ok(d2.resources.find((r) => r.name === a.file.resource)?.diskless);
           if (a.type === "deleteResourceFile" || a.type === "stopResource")
             assert.ok(!names.has(a.resource));
         }
@@ -373,5 +392,134 @@ describe("satellite reconcile", () => {
       kind: "metadata",
     });
     assert.equal(parseVolumeFileName("notes.txt"), undefined);
+  });
+
+  describe("online grow", () => {
+    const grown = (nodeId: number, sizeKib: number): DesiredState => ({
+      pools: [pools[1]],
+      resources: [
+        {
+          name: "r0",
+          nodeName: `n${nodeId}`,
+          host: "10.0.0.1",
+          port: 7000,
+          sharedSecret: "s",
+          nodeId,
+          peerSlots: 2,
+          diskless: false,
+          pool: "thin",
+          volumes: [{ volume: 0, sizeKib }],
+          peers: [0, 1, 2]
+            .filter((id) => id !== nodeId)
+            .map((id) => ({
+              name: `n${id}`,
+              nodeId: id,
+              host: `10.0.0.${id + 10}`,
+              poolDirectory: id === 2 ? null : "/pools/thin",
+            })),
+        },
+      ],
+    });
+    const daemon = (
+      d: DesiredState,
+      sizeKib: number,
+      over: { role?: string; peerRole?: string; replication?: string } = {},
+    ): ObservedDaemon => ({
+      resource: "r0",
+      role: over.role ?? "Secondary",
+      volumes: [{ volume: 0, disk: "UpToDate", sizeKib }],
+      peers: d.resources[0]!.peers.map((p) => ({
+        nodeId: p.nodeId,
+        role: over.peerRole ?? "Secondary",
+        volumes: [
+          {
+            volume: 0,
+            replication:
+              p.poolDirectory === null ? "Established" : (over.replication ?? "Established"),
+            peerDisk: p.poolDirectory === null ? "Diskless" : "UpToDate",
+          },
+        ],
+      })),
+    });
+
+    test("grows the file, keeps the daemon and the file's size until the resize", () => {
+      const small = grown(0, 64);
+      const s = applyAll(empty, reconcile(small, empty));
+      const big = grown(0, 128);
+      const actions = reconcile(big, s);
+      // Growing the backing file; the resource file still says what the metadata serves.
+      assert.deepEqual(
+        actions.map((a) => a.type),
+        ["growBacking"],
+      );
+      const s2 = applyAll(s, actions);
+      assert.deepEqual(reconcile(big, s2), [], "no resize without the daemon's status");
+      const withStatus = { ...s2, daemons: [daemon(big, 64)] };
+      assert.deepEqual(
+        reconcile(big, withStatus).map((a) => a.type),
+        ["resizeResource"],
+      );
+      // After the resize the file takes the new size, and the daemon is not restarted.
+      const s3 = applyAll(withStatus, reconcile(big, withStatus));
+      const after = reconcile(big, { ...s3, daemons: [daemon(big, 128)] });
+      assert.deepEqual(
+        after.map((a) => a.type),
+        ["writeResourceFile"],
+      );
+      const file = after[0]!.type === "writeResourceFile" ? after[0]!.content : "";
+      assert.match(file, /"size": "128K"/);
+    });
+
+    test("one node resizes: the Primary, else the lowest diskful node-id, once all are ready", () => {
+      for (const [nodeId, over, expected] of [
+        [0, {}, true],
+        [1, {}, false],
+        [1, { role: "Primary" }, true],
+        [0, { peerRole: "Primary" }, false],
+        [0, { replication: "SyncSource" }, false],
+      ] as const) {
+        const small = grown(nodeId, 64);
+        const s = applyAll(empty, reconcile(small, empty));
+        const big = grown(nodeId, 128);
+        const s2 = applyAll(s, reconcile(big, s));
+        const types = reconcile(big, { ...s2, daemons: [daemon(big, 64, over)] }).map(
+          (a) => a.type,
+        );
+        assert.deepEqual(types, expected ? ["resizeResource"] : [], JSON.stringify(over));
+      }
+    });
+  });
+
+  test("toggle-disk: diskless restarts, then removes the disk files; joining starts Inconsistent", () => {
+    const r: DesiredResource = {
+      name: "r0",
+      nodeName: "alpha",
+      host: "10.0.0.1",
+      port: 7000,
+      sharedSecret: "s",
+      nodeId: 1,
+      peerSlots: 2,
+      diskless: false,
+      pool: "thick",
+      volumes: [{ volume: 0, sizeKib: 64 }],
+      peers: [{ name: "beta", nodeId: 0, host: "10.0.0.2", poolDirectory: "/pools/thick" }],
+    };
+    const d = { pools: [...pools], resources: [r] };
+    const s = applyAll(empty, reconcile(d, empty));
+    const dl = { ...d, resources: [{ ...r, diskless: true }] };
+    const actions = reconcile(dl, s);
+    assert.deepEqual(
+      actions.map((a) => a.type),
+      ["writeResourceFile", "restartResource", "removeDisk", "removeDisk"],
+    );
+    const removed = actions.filter((a) => a.type === "removeDisk").map((a) => a.file.kind);
+    assert.deepEqual(removed, ["metadata", "backing"]);
+    const s2 = applyAll(s, actions);
+    assert.deepEqual(reconcile(dl, s2), []);
+    assert.equal(s2.files.length, 0);
+    // Back to diskful, joining peers with data: new metadata, Inconsistent.
+    const back = reconcile({ ...d, resources: [{ ...r, joining: true }] }, s2);
+    const md = back.find((a) => a.type === "createMetadata");
+    assert.equal(md?.type === "createMetadata" && md.inconsistent, true);
   });
 });

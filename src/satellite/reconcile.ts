@@ -7,7 +7,8 @@
 //! Invariants, each checked by a property test:
 //! - Idempotent: after applying every action, reconciling again yields no action.
 //! - Never destroys data of a desired resource: only resources that this node should no longer
-//!   hold at all lose their files, and only after they were stopped.
+//!   hold at all lose their files, and only after they were stopped; a resource desired
+//!   diskless (toggle-disk) loses its disk files once its daemon runs without them.
 //! - Safe to resume after a crash between any two actions: the actions are ordered so that
 //!   every prefix leaves a state the next reconcile picks up from (backing file, then
 //!   metadata, then resource file, then start).
@@ -15,7 +16,7 @@
 //! Layout of a pool directory (LINSTOR's FILE driver naming): `RSC_VVVVV.img` is the backing
 //! file of volume V of resource RSC, `RSC_VVVVV.meta` its external metadata. External metadata
 //! keeps the backing file's size equal to the volume's size, so growing a volume is growing a
-//! file; growing its metadata is not implemented yet (see `problems`).
+//! file on every diskful node, then one online resize (`resizer`) that grows the metadata.
 
 import { alExtentsDefault, peerSlotsMax } from "../engine/ondisk/mod.js";
 
@@ -69,6 +70,12 @@ export interface DesiredResource {
   readonly peers: readonly DesiredPeer[];
   /** DRBD options for the resource file by their drbd.conf names (quorum, protocol, ...). */
   readonly options?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * This node's disk joins a resource whose peers already hold data (toggle-disk into
+   * diskful): metadata created for it starts Inconsistent, so it full-syncs from its peers
+   * instead of claiming the zeroed day-0 data every replica of a new resource starts with.
+   */
+  readonly joining?: boolean;
 }
 
 export interface DesiredState {
@@ -108,8 +115,30 @@ export interface ObservedResourceFile {
 
 export interface ObservedRunning {
   readonly resource: string;
-  /** `contentHash` of the resource file the daemon was started with. */
+  /** `restartKey` of the resource file the daemon was started with. */
   readonly hash: string;
+}
+
+/** What a running daemon says about its volumes and peers (its admin `status`). */
+export interface ObservedDaemon {
+  readonly resource: string;
+  /** Primary or Secondary. */
+  readonly role: string;
+  readonly volumes: readonly {
+    readonly volume: number;
+    readonly disk: string;
+    /** The size the daemon serves now. */
+    readonly sizeKib: number;
+  }[];
+  readonly peers: readonly {
+    readonly nodeId: number;
+    readonly role: string;
+    readonly volumes: readonly {
+      readonly volume: number;
+      readonly replication: string;
+      readonly peerDisk: string;
+    }[];
+  }[];
 }
 
 export interface ObservedState {
@@ -118,6 +147,8 @@ export interface ObservedState {
   readonly files: readonly ObservedVolumeFile[];
   readonly resourceFiles: readonly ObservedResourceFile[];
   readonly running: readonly ObservedRunning[];
+  /** Status of the running daemons that answered; none: no online resize is started. */
+  readonly daemons?: readonly ObservedDaemon[];
 }
 
 export type Provisioning = "preallocated" | "sparse";
@@ -146,6 +177,8 @@ export type Action =
       readonly nodeId: number;
       readonly peerSlots: number;
       readonly alExtents: number;
+      /** Created Inconsistent: the node joins peers that hold data (`joining`). */
+      readonly inconsistent?: true;
     }
   | {
       readonly type: "writeResourceFile";
@@ -153,8 +186,18 @@ export type Action =
       readonly content: string;
       readonly hash: string;
     }
-  | { readonly type: "startResource"; readonly resource: string; readonly hash: string }
-  | { readonly type: "restartResource"; readonly resource: string; readonly hash: string };
+  | {
+      readonly type: "startResource" | "restartResource";
+      readonly resource: string;
+      /** `restartKey` of the resource file, recorded as what the daemon runs from. */
+      readonly hash: string;
+      /** `contentHash` of the resource file it starts from. */
+      readonly fileHash: string;
+    }
+  /** A diskless resource's old disk files, once its daemon runs from the diskless file. */
+  | { readonly type: "removeDisk"; readonly file: VolumeFileRef; readonly runningHash: string }
+  /** `mirra adm resize` of the running daemon: grows every volume to its disks' new size. */
+  | { readonly type: "resizeResource"; readonly resource: string };
 
 export interface VolumeFileRef {
   readonly directory: string;
@@ -293,12 +336,15 @@ export function plan(desired: DesiredState, observed: ObservedState): Plan {
     for (const f of files) actions.push({ type: "deleteVolumeFile", file: refOf(f) });
   }
 
+  // Online resizes last: the daemon refuses one while a peer is not ready, and that refusal
+  // (reported, retried on the next pass) must not hold up the other resources' actions.
+  const resizes: Action[] = [];
   for (const r of desired.resources) {
     const result = planResource(r, desired, observed);
-    actions.push(...result.actions);
+    for (const a of result.actions) (a.type === "resizeResource" ? resizes : actions).push(a);
     problems.push(...result.problems);
   }
-  return { actions, problems };
+  return { actions: [...actions, ...resizes], problems };
 }
 
 /** The resource file's rule for names (docs/resource-file.md). */
@@ -321,6 +367,9 @@ function planResource(r: DesiredResource, desired: DesiredState, observed: Obser
   if (!r.diskless && pool === undefined) fail(`storage pool ${r.pool} is not on this node`);
   if (r.peerSlots < Math.max(1, r.peers.length) || r.peerSlots > peerSlotsMax)
     fail(`${r.peerSlots} peer slots cannot hold ${r.peers.length} peer(s)`);
+  // What each volume's own metadata serves; until an online resize grows it, the resource
+  // file keeps that size, so a daemon that restarts meanwhile still attaches.
+  const servedKib = new Map<number, number>();
   if (pool !== undefined && problems.length === 0) {
     const observedPool = observed.pools.find((p) => p.directory === pool.directory);
     // Free space is spent as preallocated files are created in this pass.
@@ -350,6 +399,7 @@ function planResource(r: DesiredResource, desired: DesiredState, observed: Obser
           nodeId: r.nodeId,
           peerSlots: r.peerSlots,
           alExtents: r.alExtents ?? alExtentsDefault,
+          ...(r.joining === true ? { inconsistent: true as const } : {}),
         });
         continue;
       }
@@ -361,23 +411,88 @@ function planResource(r: DesiredResource, desired: DesiredState, observed: Obser
         fail(`volume ${v.volume}: metadata belongs to node-id ${m.nodeId}, not ${r.nodeId}`);
       else if (m.peerSlots < r.peers.length)
         fail(`volume ${v.volume}: metadata has ${m.peerSlots} peer slots for ${r.peers.length}`);
-      else if (m.volumeKib < v.sizeKib)
-        fail(
-          `volume ${v.volume}: metadata describes ${m.volumeKib} KiB; growing it is not implemented`,
-        );
+      else if (m.volumeKib < v.sizeKib) servedKib.set(v.volume, m.volumeKib);
     }
   }
   // A resource with a problem keeps running as it is, on its old resource file.
   if (problems.length > 0) return { actions, problems };
-  const content = resourceFileFor(r, pool?.directory ?? null);
-  const hash = contentHash(content);
+  const fileResource: DesiredResource = {
+    ...r,
+    volumes: r.volumes.map((v) => ({ ...v, sizeKib: servedKib.get(v.volume) ?? v.sizeKib })),
+  };
+  const content = resourceFileFor(fileResource, pool?.directory ?? null);
+  const fileHash = contentHash(content);
+  const key = restartKey(fileResource, pool?.directory ?? null);
   const written = observed.resourceFiles.find((f) => f.resource === r.name);
-  if (written?.hash !== hash)
-    actions.push({ type: "writeResourceFile", resource: r.name, content, hash });
+  if (written?.hash !== fileHash)
+    actions.push({ type: "writeResourceFile", resource: r.name, content, hash: fileHash });
   const running = observed.running.find((x) => x.resource === r.name);
-  if (running === undefined) actions.push({ type: "startResource", resource: r.name, hash });
-  else if (running.hash !== hash) actions.push({ type: "restartResource", resource: r.name, hash });
+  if (running === undefined)
+    actions.push({ type: "startResource", resource: r.name, hash: key, fileHash });
+  else if (running.hash !== key)
+    actions.push({ type: "restartResource", resource: r.name, hash: key, fileHash });
+  if (r.diskless) {
+    // Like LINSTOR, a replica toggled diskless loses its disk files, but only once its
+    // daemon runs from the diskless file (and so holds them no longer).
+    const leftovers = observed.files
+      .filter(
+        (f) => f.resource === r.name && desired.pools.some((p) => p.directory === f.directory),
+      )
+      .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "metadata" ? -1 : 1));
+    for (const f of leftovers)
+      actions.push({ type: "removeDisk", file: refOf(f), runningHash: key });
+  }
+  if (running?.hash === key && resizer(r, observed))
+    actions.push({ type: "resizeResource", resource: r.name });
   return { actions, problems };
+}
+
+/**
+ * The hash that decides whether a running daemon must restart: the resource file's, with
+ * every volume's size left out. A size change is applied online by `resizeResource` (the
+ * daemon takes its size from the metadata once a resize agreed on it), never by a restart.
+ */
+export function restartKey(r: DesiredResource, poolDirectory: string | null): string {
+  const sizeless = { ...r, volumes: r.volumes.map((v) => ({ ...v, sizeKib: 0 })) };
+  return contentHash(resourceFileFor(sizeless, poolDirectory));
+}
+
+/**
+ * Whether this node runs the online resize of `r`, as LINSTOR runs `drbdadm resize` on one
+ * node once every diskful node grew its backing storage. The daemon refuses unless every
+ * diskful peer is connected and Established and a Primary resizes itself, so: this node's
+ * volumes are UpToDate, every diskful peer is Established and UpToDate on every volume, and
+ * this node is the Primary, or (with no Primary) the diskful node with the lowest node-id.
+ * The resize takes no size: the daemon grows to the smallest backing file of the diskful
+ * nodes, so a peer whose file is not grown yet holds the size back instead of having its
+ * file extended under its satellite's own growBacking.
+ * Every satellite sees the same connected cluster, so exactly one of them picks itself; the
+ * others wait. Until then the next pass asks again.
+ */
+function resizer(r: DesiredResource, observed: ObservedState): boolean {
+  const d = observed.daemons?.find((x) => x.resource === r.name);
+  if (d === undefined) return false;
+  const smaller = r.volumes.some(
+    (v) => (d.volumes.find((x) => x.volume === v.volume)?.sizeKib ?? v.sizeKib) < v.sizeKib,
+  );
+  if (!smaller) return false;
+  // The daemon resizes from UpToDate local data only. (A diskless Primary blocks the resize
+  // everywhere, as in DRBD; it proceeds once that client lets go.)
+  if (r.diskless) return false;
+  if (!r.volumes.every((v) => d.volumes.find((x) => x.volume === v.volume)?.disk === "UpToDate"))
+    return false;
+  const diskfulPeers = r.peers.filter((p) => p.poolDirectory !== null);
+  for (const p of diskfulPeers) {
+    const seen = d.peers.find((x) => x.nodeId === p.nodeId);
+    const ready = r.volumes.every((v) => {
+      const pv = seen?.volumes.find((x) => x.volume === v.volume);
+      return pv?.replication === "Established" && pv.peerDisk === "UpToDate";
+    });
+    if (!ready) return false;
+  }
+  if (d.role === "Primary") return true;
+  if (d.peers.some((p) => p.role === "Primary")) return false;
+  return diskfulPeers.every((p) => p.nodeId > r.nodeId);
 }
 
 function findFile(observed: ObservedState, ref: VolumeFileRef): ObservedVolumeFile | undefined {

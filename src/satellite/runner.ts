@@ -253,6 +253,23 @@ export class ProcessRunner implements ResourceRunner {
     await Promise.all([...this.daemons.keys()].map((r) => this.stop(r)));
   }
 
+  /**
+   * `mirra adm resize` without `--size`: the daemon grows every volume to the smallest size
+   * its diskful nodes' backing files hold now (docs/daemon.md, "Online resize").
+   */
+  async resize(resource: string): Promise<void> {
+    if (!this.daemons.has(resource))
+      throw new MirraError("MIRRA_E_NOT_FOUND", `resize of ${resource}: its daemon is not running`);
+    // The metadata move and its resync start within the call; allow for a slow disk.
+    const r = await adminCall(this.adminSocket(resource), { command: "resize", resource }, 60_000);
+    if (!r.ok)
+      throw new MirraError(
+        "MIRRA_E_CONFLICT",
+        `online resize of ${resource} refused: ${r.error ?? "no reason given"} (retried on the next pass)`,
+      );
+    this.log.info("online resize ran", { resource });
+  }
+
   /** The daemon's status of `resource`, or why it cannot be had. */
   async status(resource: string, timeoutMs = 5_000): Promise<ResourceStatus | string> {
     if (!this.daemons.has(resource)) return "its node daemon is not running";

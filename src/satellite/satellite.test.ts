@@ -82,10 +82,13 @@ test("protocol: a push is checked field by field", () => {
           pool: "p",
           volumes: [{ volume: 0, sizeKib: 4096, nbd: "127.0.0.1:10809" }],
           peers: [{ name: "n2", nodeId: 1, host: "127.0.0.2", poolDirectory: null }],
+          options: { quorum: "majority", "on-no-quorum": "io-error", "max-buffers": 8000 } as
+            Record<string, unknown> | undefined,
         },
       ],
     },
   };
+  // DRBD options reach the satellite (they were dropped, so quorum never did).
   assert.deepEqual(parseDesiredPush(good), good);
   const bad = (patch: (v: typeof good) => void): string => {
     const v = structuredClone(good);
@@ -94,6 +97,10 @@ test("protocol: a push is checked field by field", () => {
     assert.equal(typeof r, "string");
     return r as string;
   };
+  assert.match(
+    bad((v) => (v.state.resources[0]!.options = { quorum: ["majority"] })),
+    /options.quorum must be a string, number or boolean/,
+  );
   assert.match(
     bad((v) => (v.state.pools[0]!.kind = "LVM")),
     /kind must be FILE or FILE_THIN/,

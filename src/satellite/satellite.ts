@@ -25,7 +25,13 @@ import {
   type SatelliteReport,
   type VolumeReport,
 } from "./protocol.js";
-import { plan, type DesiredState, type ObservedState, type Problem } from "./reconcile.js";
+import {
+  plan,
+  type DesiredState,
+  type ObservedDaemon,
+  type ObservedState,
+  type Problem,
+} from "./reconcile.js";
 import { ProcessRunner } from "./runner.js";
 
 export interface SatelliteOptions {
@@ -183,7 +189,8 @@ export class Satellite {
     const dirs = desired.pools.map((p) => p.directory);
     if (push !== null) {
       try {
-        const p = plan(desired, observe(dirs, this.config));
+        const before = observe(dirs, this.config);
+        const p = plan(desired, { ...before, daemons: await this.daemons(before) });
         problems = p.problems;
         if (p.actions.length > 0)
           this.log.info("reconciling", { actions: p.actions.map((a) => a.type).join(",") });
@@ -211,6 +218,34 @@ export class Satellite {
         w.resolve();
       }
     }
+  }
+
+  /** The status of every running daemon that answers (the online resize depends on it). */
+  private async daemons(observed: ObservedState): Promise<ObservedDaemon[]> {
+    const out: ObservedDaemon[] = [];
+    for (const run of observed.running) {
+      const s = await this.runner.status(run.resource);
+      if (typeof s === "string" || !s.up) continue;
+      out.push({
+        resource: run.resource,
+        role: s.role,
+        volumes: s.volumes.map((v) => ({
+          volume: v.volume,
+          disk: v.disk,
+          sizeKib: v.sizeBytes / 1024,
+        })),
+        peers: s.connections.map((c) => ({
+          nodeId: c.nodeId,
+          role: c.role,
+          volumes: c.volumes.map((pv) => ({
+            volume: pv.volume,
+            replication: pv.replication,
+            peerDisk: pv.peerDisk,
+          })),
+        })),
+      });
+    }
+    return out;
   }
 
   private async buildReport(
@@ -262,6 +297,7 @@ export class Satellite {
 function volumesOf(s: ResourceStatus): VolumeReport[] {
   return s.volumes.map((v) => ({
     volume: v.volume,
+    sizeKib: v.sizeBytes / 1024,
     diskState: v.disk,
     ...(v.nbd !== undefined ? { nbd: v.nbd } : {}),
     peers: s.connections.map((c) => {
