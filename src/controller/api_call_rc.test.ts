@@ -77,8 +77,13 @@ test("api_call_rc: HTTP status derives from the first error", () => {
   assert.equal(httpStatusOf([rc("error", "FAIL_SIGN_IN_MISSING_CREDENTIALS")], 200), 401);
   assert.equal(httpStatusOf([rc("error", "FAIL_EXISTS_NODE")], 201), 500);
   assert.equal(httpStatusOf([rc("error", "FAIL_IN_USE")], 200), 500);
-  assert.equal(httpStatusOf([rc("error", "FAIL_INVLD_NODE_NAME")], 201), 400);
+  // Validation errors are 500 in LINSTOR too; only a parse error is 400.
+  assert.equal(httpStatusOf([rc("error", "FAIL_INVLD_NODE_NAME")], 201), 500);
   assert.equal(httpStatusOf(parseError("bad").rcs, 201), 400);
+  assert.equal(
+    httpStatusOf([rc("error", "FAIL_INVLD_NODE_NAME"), ...parseError("bad").rcs], 201),
+    500,
+  );
   // The first error decides, even after a success entry.
   assert.equal(
     httpStatusOf(

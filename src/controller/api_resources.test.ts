@@ -135,13 +135,13 @@ test("resources: diskless resources use the diskless pool; node-id collisions ar
   const clash = await t.call("POST", "/v1/resource-definitions/r2/resources/n2", {
     drbd_node_id: 1,
   });
-  assert.deepEqual([clash.status, clash.retCodes], [400, [rc("error", OBJ.rsc, OP.crt, 204)]]);
+  assert.deepEqual([clash.status, clash.retCodes], [500, [rc("error", OBJ.rsc, OP.crt, 204)]]);
   const disklessOnDisk = await t.call("POST", "/v1/resource-definitions/r2/resources/n2", {
     resource: { flags: ["DISKLESS"], props: { StorPoolName: "DfltStorPool" } },
   });
   assert.deepEqual(
     [disklessOnDisk.status, disklessOnDisk.retCodes],
-    [400, [rc("error", OBJ.rsc, OP.crt, 208)]],
+    [500, [rc("error", OBJ.rsc, OP.crt, 208)]],
   );
 });
 
@@ -209,7 +209,7 @@ test("resources: deployed replicas keep a volume from shrinking; growing is fine
   const shrink = await t.call("PUT", "/v1/resource-definitions/r1/volume-definitions/0", {
     size_kib: 1024,
   });
-  assert.deepEqual([shrink.status, shrink.retCodes], [400, [rc("error", OBJ.vd, OP.mod, 206)]]);
+  assert.deepEqual([shrink.status, shrink.retCodes], [500, [rc("error", OBJ.vd, OP.mod, 206)]]);
   const grow = await t.call("PUT", "/v1/resource-definitions/r1/volume-definitions/0", {
     size_kib: 2097152,
   });

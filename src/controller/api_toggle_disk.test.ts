@@ -95,7 +95,7 @@ test("toggle-disk: the target pool must exist on the node and be of the right ki
   assert.match(missing.text, /"correction":/);
 
   const diskless = await t.call("PUT", path("n2", "/diskful/DfltDisklessStorPool"));
-  assert.equal(diskless.status, 400);
+  assert.equal(diskless.status, 500);
   assert.deepEqual(diskless.retCodes, [rc("error", OBJ.rsc, OP.mod, 208)]);
 
   // No pool named, no group default, no DfltStorPool on n3.
@@ -124,7 +124,7 @@ test("toggle-disk: back to diskful (1.28 body) moves every volume to the pool", 
     operation: "INTO_DRBD_DISKLESS",
     storage_pool: "fast",
   });
-  assert.equal(wrongKind.status, 400);
+  assert.equal(wrongKind.status, 500);
   assert.deepEqual(wrongKind.retCodes, [rc("error", OBJ.rsc, OP.mod, 208)]);
 });
 
@@ -143,9 +143,9 @@ test("toggle-disk: bad requests", async () => {
   assert.equal(noOp.status, 400);
   assert.deepEqual(noOp.retCodes, [PARSE_ERROR]);
   const badOp = await t.call("PUT", path("n1"), { operation: "INTO_NOTHING" });
-  assert.deepEqual(badOp.retCodes, [PARSE_ERROR]);
+  assert.deepEqual([badOp.status, badOp.retCodes], [400, [PARSE_ERROR]]);
   const badLayer = await t.call("PUT", path("n1", "/diskful"), { layer_list: ["ZRAM"] });
-  assert.equal(badLayer.status, 400);
+  assert.deepEqual([badLayer.status, badLayer.retCodes], [500, [rc("error", OBJ.rd, OP.mod, 224)]]);
   const migrate = await t.call("PUT", path("n1"), {
     operation: "INTO_DRBD_DISKFUL",
     migrate_from: "n2",
