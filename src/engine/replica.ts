@@ -2062,8 +2062,27 @@ export class Replica implements ReplicaView {
     this.syncCoveredUuid = p.peerUuids?.currentUuid ?? 0;
     // Once Inconsistent, only data at least this new may finish the job.
     this.syncTowardUuid = p.peerUuids?.currentUuid ?? 0;
+    this.forgetAbandonedStream(p);
     this.setReplication(p, "SyncTarget");
     this.broadcastState();
+  }
+
+  /**
+   * The writes of the stream we followed beat a lagging source's resync data only while
+   * that stream is still the source's line. A source whose generation descends from the
+   * writer's, moved past it (a new Primary elsewhere after the writer was cut off): the
+   * writer's later writes are on an abandoned branch and give way to the source's data.
+   */
+  private forgetAbandonedStream(p: PeerState): void {
+    if (this.appWrittenWriter === -1 || this.appWrittenWriter === p.peer) return;
+    const writer = this.peerStates[this.appWrittenWriter]?.peerUuids;
+    const source = p.peerUuids;
+    if (writer === undefined || source === undefined) return;
+    if (
+      source.currentUuid !== writer.currentUuid &&
+      source.historyUuids.includes(writer.currentUuid)
+    )
+      this.resetAppWritten(-1);
   }
 
   /** Issues this tick's share of resync (or verify) reads toward `p`. */
