@@ -19,18 +19,11 @@ import { TestClient } from "../../src/nbd/test_client.js";
 import { allHealthy } from "../../src/daemon/admin_protocol.js";
 import { DaemonCluster, MiB, netnsWorks, waitFor } from "./daemon_cluster.js";
 import { describeResult } from "./nbd_helpers.js";
+import { pattern } from "./test_data.js";
 
 const block = 4096;
 
 /** Deterministic bytes: SHA-256 in counter mode over `seed`. */
-function pattern(seed: string, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  for (let i = 0, at = 0; at < length; i++, at += 32) {
-    const digest = createHash("sha256").update(`${seed}:${i}`).digest();
-    digest.copy(out, at, 0, Math.min(32, length - at));
-  }
-  return out;
-}
 
 async function readRange(path: string, offset: number, length: number): Promise<Buffer> {
   const file = await open(path, "r");

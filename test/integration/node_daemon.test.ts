@@ -8,7 +8,6 @@
 
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import * as net from "node:net";
@@ -22,20 +21,17 @@ import { adminCall } from "../../src/daemon/admin_client.js";
 import { allHealthy, formatStatus, type ResourceStatus } from "../../src/daemon/admin_protocol.js";
 import { freePort, waitFor } from "./daemon_cluster.js";
 import { cleanupAll, makeTempDir, mirraMain } from "./nbd_helpers.js";
+import { pattern as patternBuffer } from "./test_data.js";
+
+/** The shared pattern as a plain Uint8Array, the type the NBD client reads into. */
+const pattern = (seed: string, length: number): Uint8Array =>
+  new Uint8Array(patternBuffer(seed, length));
 
 const MiB = 1024 * 1024;
 const volumeBytes = 8 * MiB;
 const nodes = [0, 1, 2];
 
 /** Deterministic bytes: SHA-256 in counter mode over `seed`. */
-function pattern(seed: string, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0, at = 0; at < length; i++, at += 32) {
-    const block = createHash("sha256").update(`${seed}:${i}`).digest();
-    out.set(block.subarray(0, Math.min(32, length - at)), at);
-  }
-  return out;
-}
 
 async function readFileRange(path: string, offset: number, length: number): Promise<Uint8Array> {
   const file = await open(path, "r");

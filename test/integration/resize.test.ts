@@ -13,19 +13,10 @@ import { after, test } from "node:test";
 import * as C from "../../src/nbd/protocol/constants.js";
 import { TestClient } from "../../src/nbd/test_client.js";
 import { DaemonCluster, MiB, must, waitFor } from "./daemon_cluster.js";
+import { pattern } from "./test_data.js";
 
 const volumeBytes = 8 * MiB;
 const grownFileBytes = 40 * MiB;
-
-function pattern(seed: string, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  for (let i = 0, at = 0; at < length; i++, at += 32)
-    createHash("sha256")
-      .update(`${seed}:${i}`)
-      .digest()
-      .copy(out, at, 0, Math.min(32, length - at));
-  return out;
-}
 
 async function writeNbd(c: DaemonCluster, node: number, offset: number, data: Buffer) {
   const client = await TestClient.open(c.nbdAddress(node));

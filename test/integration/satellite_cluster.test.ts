@@ -18,6 +18,7 @@ import { createLogger } from "../../src/io/log.js";
 import type { SatelliteReport } from "../../src/satellite/protocol.js";
 import { startSatellite, type RunningSatellite } from "../../src/satellite/satellite.js";
 import { must, waitFor } from "./daemon_cluster.js";
+import { restCall } from "./test_data.js";
 
 const quiet = createLogger({ write: () => undefined });
 const hosts = ["127.0.10.11", "127.0.10.12", "127.0.10.13"];
@@ -33,16 +34,8 @@ function satelliteDir(i: number): string {
   return join(dir, "satellites", names[i]!);
 }
 
-async function call(method: string, path: string, body?: unknown): Promise<unknown> {
-  const r = await fetch(controller.url + path, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
-  });
-  const answer = (await r.json()) as unknown;
-  assert.ok(r.status < 400, `${method} ${path}: HTTP ${r.status} ${JSON.stringify(answer)}`);
-  return answer;
+function call(method: string, path: string, body?: unknown): Promise<unknown> {
+  return restCall(controller.url, method, path, body);
 }
 
 interface VolumeView {

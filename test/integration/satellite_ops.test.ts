@@ -13,7 +13,6 @@
 //! Every wait is a poll of the controller's view (or the pool directory) with a deadline.
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -23,6 +22,7 @@ import { createLogger } from "../../src/io/log.js";
 import { startSatellite, type RunningSatellite } from "../../src/satellite/satellite.js";
 import { must, waitFor } from "./daemon_cluster.js";
 import { describeResult, mirraMain, nbdsh } from "./nbd_helpers.js";
+import { pattern, restCall } from "./test_data.js";
 
 const quiet = createLogger({ write: () => undefined });
 const hosts = ["127.0.30.1", "127.0.30.2", "127.0.30.3"];
@@ -36,16 +36,8 @@ let dir: string;
 let controller: RunningController;
 const satellites: RunningSatellite[] = [];
 
-async function call(method: string, path: string, body?: unknown): Promise<unknown> {
-  const r = await fetch(controller.url + path, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
-  });
-  const answer = (await r.json()) as unknown;
-  assert.ok(r.status < 400, `${method} ${path}: HTTP ${r.status} ${JSON.stringify(answer)}`);
-  return answer;
+function call(method: string, path: string, body?: unknown): Promise<unknown> {
+  return restCall(controller.url, method, path, body);
 }
 
 interface VolumeView {
@@ -84,13 +76,6 @@ async function healthy(sizeBytes: number): Promise<Map<string, string> | undefin
     if (v.device_path !== undefined) uris.set(r.node_name, v.device_path);
   }
   return uris;
-}
-
-function pattern(seed: string, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  for (let i = 0, at = 0; at < length; i++, at += 32)
-    createHash("sha256").update(`${seed}:${i}`).digest().copy(out, at);
-  return out;
 }
 
 /** The whole volume as one node serves it. */

@@ -1,0 +1,33 @@
+//! Helpers the integration tests share: recognisable data, and calls to a controller's REST API.
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+
+/** `length` bytes derived from `seed` (sha256 of "seed:i" per 32 bytes): a write is recognisable. */
+export function pattern(seed: string, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  for (let i = 0, at = 0; at < length; i++, at += 32)
+    createHash("sha256")
+      .update(`${seed}:${i}`)
+      .digest()
+      .copy(out, at, 0, Math.min(32, length - at));
+  return out;
+}
+
+/** A REST call that must succeed (HTTP < 400); returns the decoded answer. */
+export async function restCall(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const r = await fetch(baseUrl + path, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+  });
+  const answer = (await r.json()) as unknown;
+  assert.ok(r.status < 400, `${method} ${path}: HTTP ${r.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
