@@ -6,18 +6,15 @@
 //! local satellites run (see status_local.ts) at once: each text line then starts with the
 //! node's name, and each JSON line carries it as `node`.
 
-import * as fs from "node:fs";
 import * as net from "node:net";
 import { MirraError } from "../stdx/errors.js";
 import { formatEvent } from "../daemon/admin_protocol.js";
 import { admSocketPath, type AdmOptions } from "./adm.js";
-import { localDaemonSockets } from "./status_local.js";
+import { localSocketsUnlessOne } from "./status_local.js";
 
 export async function events(options: AdmOptions & { data?: string }): Promise<void> {
-  const single = options.socket !== undefined || process.env["MIRRA_ADMIN_SOCKET"] !== undefined;
-  const own = admSocketPath(options);
-  const sockets = single || fs.existsSync(own) ? [] : localDaemonSockets(options.data);
-  if (sockets.length === 0) return follow(own, undefined, options);
+  const sockets = localSocketsUnlessOne(options);
+  if (sockets.length === 0) return follow(admSocketPath(options), undefined, options);
   await Promise.all(sockets.map(([node, socket]) => follow(socket, node, options)));
 }
 

@@ -34,6 +34,15 @@ export function localDaemonSockets(upDataDir = upDataDirDefault()): [string, str
 }
 
 /**
+ * The local satellites' daemon sockets, unless one daemon is meant: `--socket` or
+ * MIRRA_ADMIN_SOCKET given, or a daemon on the default socket. Empty: use that one.
+ */
+export function localSocketsUnlessOne(options: AdmOptions & { data?: string }): [string, string][] {
+  const one = options.socket !== undefined || process.env["MIRRA_ADMIN_SOCKET"] !== undefined;
+  return one || fs.existsSync(admSocketPath(options)) ? [] : localDaemonSockets(options.data);
+}
+
+/**
  * Status of one daemon (`--socket`, MIRRA_ADMIN_SOCKET or the default socket when it exists),
  * else of every daemon the local satellites run, each under its node's name.
  */
@@ -41,12 +50,10 @@ export async function statusLocal(
   resource: string | undefined,
   options: AdmOptions & { data?: string },
 ): Promise<void> {
-  const single = options.socket !== undefined || process.env["MIRRA_ADMIN_SOCKET"] !== undefined;
-  if (single || fs.existsSync(admSocketPath(options))) return adm("status", resource, options);
-  const sockets = localDaemonSockets(options.data).filter(
+  const sockets = localSocketsUnlessOne(options).filter(
     ([, socket]) => resource === undefined || path.basename(socket, ".sock") === resource,
   );
-  // Nothing found: the single-daemon path gives the usual "cannot reach" error.
+  // One daemon meant, or none found (then its usual "cannot reach" error).
   if (sockets.length === 0) return adm("status", resource, options);
   const all: unknown[] = [];
   for (const [node, socket] of sockets) {

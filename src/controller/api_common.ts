@@ -16,7 +16,13 @@ import {
 } from "./api_call_rc.js";
 import type { JsonValue } from "./json.js";
 import { ObjectReader, type Query } from "./input.js";
-import type { ControllerStore, Props, ProviderKind } from "./store/store.js";
+import type {
+  ControllerStore,
+  Props,
+  ProviderKind,
+  ResourceDefinitionRecord,
+  StoreReader,
+} from "./store/store.js";
 
 export interface ApiContext {
   store: ControllerStore;
@@ -267,4 +273,16 @@ export function readLayerStack(body: ObjectReader, operation: Operation): string
     }
     return v;
   });
+}
+
+/**
+ * A resource definition's properties as LINSTOR resolves them: the controller's, overridden by
+ * its resource group's, overridden by its own.
+ */
+export function inheritedProps(tx: StoreReader, rd: ResourceDefinitionRecord): Props {
+  return {
+    ...tx.controllerProps(),
+    ...(tx.resourceGroup(rd.resourceGroup)?.props ?? {}),
+    ...rd.props,
+  };
 }

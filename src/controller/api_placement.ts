@@ -10,6 +10,7 @@ import {
   checkName,
   checkProps,
   found,
+  inheritedProps,
   okRc,
   param,
   rcReply,
@@ -44,10 +45,9 @@ const sizeKibMax = 2 ** 40;
  * group, then the controller; quorum turned off (`DrbdOptions/Resource/quorum=off`) needs none.
  */
 function tiebreakerWanted(tx: StoreReader, rd: ResourceDefinitionRecord): boolean {
-  const levels = [rd.props, tx.resourceGroup(rd.resourceGroup)?.props ?? {}, tx.controllerProps()];
-  const lookup = (key: string) => levels.map((p) => p[key]).find((v) => v !== undefined);
-  const quorum = lookup("DrbdOptions/Resource/quorum")?.toLowerCase();
-  const auto = lookup("DrbdOptions/auto-add-quorum-tiebreaker")?.toLowerCase();
+  const props = inheritedProps(tx, rd);
+  const quorum = props["DrbdOptions/Resource/quorum"]?.toLowerCase();
+  const auto = props["DrbdOptions/auto-add-quorum-tiebreaker"]?.toLowerCase();
   return quorum !== "off" && auto !== "false";
 }
 

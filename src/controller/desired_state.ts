@@ -10,6 +10,7 @@
 //! - NBD: every volume (but a tie-breaker's) is exported on its node's address, port `nbdPortBase + minor - 1000`
 //!   (10809 for the first minor; the controller property `Mirra/NbdPortBase` moves it).
 
+import { inheritedProps } from "./api_common.js";
 import { minorMin } from "./api_definitions.js";
 import type {
   NodeRecord,
@@ -132,9 +133,7 @@ export function drbdOptionsFor(
   rd: ResourceDefinitionRecord,
   nodeCount: number,
 ): Record<string, string | number | boolean> {
-  const levels = [tx.controllerProps(), tx.resourceGroup(rd.resourceGroup)?.props ?? {}, rd.props];
-  const props: Record<string, string> = {};
-  for (const level of levels) Object.assign(props, level); // later levels override earlier
+  const props = inheritedProps(tx, rd);
   const options: Record<string, string | number | boolean> = {};
   for (const [key, value] of Object.entries(props)) {
     const m = /^DrbdOptions\/(?:Resource|Net|Disk|PeerDevice|Handlers)\/([a-z0-9-]+)$/.exec(key);
