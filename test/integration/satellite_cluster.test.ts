@@ -18,7 +18,7 @@ import { createLogger } from "../../src/io/log.js";
 import type { SatelliteReport } from "../../src/satellite/protocol.js";
 import { startSatellite, type RunningSatellite } from "../../src/satellite/satellite.js";
 import { must, waitFor } from "./daemon_cluster.js";
-import { restCall } from "./test_data.js";
+import { restCall, viewResources, type ResourceView } from "./test_data.js";
 
 const quiet = createLogger({ write: () => undefined });
 const hosts = ["127.0.10.11", "127.0.10.12", "127.0.10.13"];
@@ -38,21 +38,8 @@ function call(method: string, path: string, body?: unknown): Promise<unknown> {
   return restCall(controller.url, method, path, body);
 }
 
-interface VolumeView {
-  state?: {
-    disk_state?: string;
-    replication_states?: Record<string, { replication_state: string }>;
-  };
-  device_path?: string;
-}
-interface ResourceView {
-  node_name: string;
-  flags: string[];
-  volumes: VolumeView[];
-}
-
-async function view(): Promise<ResourceView[]> {
-  return (await call("GET", "/v1/view/resources?resources=vol1")) as ResourceView[];
+function view(): Promise<ResourceView[]> {
+  return viewResources(controller.url, "vol1");
 }
 
 /** The diskful replicas' NBD URIs once every replica is UpToDate (or Diskless) and connected. */

@@ -22,7 +22,7 @@ import { createLogger } from "../../src/io/log.js";
 import { startSatellite, type RunningSatellite } from "../../src/satellite/satellite.js";
 import { must, waitFor } from "./daemon_cluster.js";
 import { describeResult, mirraMain, nbdsh } from "./nbd_helpers.js";
-import { pattern, restCall } from "./test_data.js";
+import { pattern, restCall, viewResources, type ResourceView } from "./test_data.js";
 
 const quiet = createLogger({ write: () => undefined });
 const hosts = ["127.0.30.1", "127.0.30.2", "127.0.30.3"];
@@ -40,22 +40,8 @@ function call(method: string, path: string, body?: unknown): Promise<unknown> {
   return restCall(controller.url, method, path, body);
 }
 
-interface VolumeView {
-  usable_size_kib?: number;
-  state?: {
-    disk_state?: string;
-    replication_states?: Record<string, { replication_state: string }>;
-  };
-  device_path?: string;
-}
-interface ResourceView {
-  node_name: string;
-  flags: string[];
-  volumes: VolumeView[];
-}
-
-async function view(): Promise<ResourceView[]> {
-  return (await call("GET", "/v1/view/resources?resources=vol1")) as ResourceView[];
+function view(): Promise<ResourceView[]> {
+  return viewResources(controller.url, "vol1");
 }
 
 /**

@@ -31,3 +31,22 @@ export async function restCall(
   assert.ok(r.status < 400, `${method} ${path}: HTTP ${r.status} ${JSON.stringify(answer)}`);
   return answer;
 }
+
+/** The parts of `GET /v1/view/resources` the satellite tests read. */
+export interface ResourceView {
+  node_name: string;
+  flags: string[];
+  volumes: {
+    usable_size_kib?: number;
+    state?: {
+      disk_state?: string;
+      replication_states?: Record<string, { replication_state: string }>;
+    };
+    device_path?: string;
+  }[];
+}
+
+/** Every replica of resource `name`, as the controller at `baseUrl` shows it. */
+export async function viewResources(baseUrl: string, name: string): Promise<ResourceView[]> {
+  return (await restCall(baseUrl, "GET", `/v1/view/resources?resources=${name}`)) as ResourceView[];
+}
