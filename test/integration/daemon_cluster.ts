@@ -384,6 +384,15 @@ export class DaemonCluster {
     return last;
   }
 
+  /** A node's metadata as `mirra dump-md --json` prints it (hot extents, bits per peer). */
+  async dumpMetadata(node: number): Promise<Record<string, unknown> | null> {
+    const disk = this.disks[node];
+    if (disk === null || disk === undefined) return null;
+    return JSON.parse(
+      await must(process.execPath, [mirraMain, "dump-md", "--backing", disk, "--json"]),
+    ) as Record<string, unknown>;
+  }
+
   running(): number[] {
     return this.nodes.filter((n) => this.daemons[n] !== null);
   }
