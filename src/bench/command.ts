@@ -10,11 +10,13 @@
 import { appendFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 import { MirraError } from "../stdx/errors.js";
 import { clusterSpecByName, clusterTarget } from "./cluster_targets.js";
 import { resolveBenchOptions, type RawBenchOptions } from "./options.js";
 import { cephRbdTarget, qemuQuorumTarget } from "./peer_targets.js";
+import { runCommand } from "./child.js";
 import { Progress } from "./progress.js";
 import { rawTarget } from "./raw_target.js";
 import type { BenchReport } from "./report.js";
@@ -73,7 +75,7 @@ export async function runBenchCommand(raw: RawBenchOptions): Promise<number> {
   progress.done();
   const { report, markdown } = outcome;
   process.stdout.write(markdown);
-  let extra = replicationTargets(report);
+  let extra = replicationTargets(report, await latencyFloor(report, log));
   if (options.resync) {
     const parent = options.workDirParent ?? tmpdir();
     await mkdir(parent, { recursive: true });
@@ -94,8 +96,34 @@ export async function runBenchCommand(raw: RawBenchOptions): Promise<number> {
   return failed ? 1 : 0;
 }
 
+/** Mean loopback round trip between two Node.js processes (scripts/rtt_floor.ts), in µs. */
+interface RoundTrip {
+  readonly meanUs: number;
+  readonly p50Us: number;
+}
+
+/**
+ * When the depth-1 write latency of 1r and a replicated configuration ran: what protocol C
+ * adds at the least on this machine (one user-space round trip), so that the report says how
+ * far the target is from what a Node.js peer can reach here. Undefined when not measured.
+ */
+async function latencyFloor(
+  report: BenchReport,
+  log: (line: string) => void,
+): Promise<RoundTrip | undefined> {
+  const lat = report.summary.find((s) => s.workload === "write-latency");
+  if (lat?.medians["1r"] === undefined) return undefined;
+  const script = fileURLToPath(new URL("../../scripts/rtt_floor.js", import.meta.url));
+  const r = await runCommand(process.execPath, [script, "--json"], { timeoutMs: 60_000 });
+  if (r.code !== 0) {
+    log(`round-trip floor not measured: ${r.stderr.trim() || `exit ${r.code}`}`);
+    return undefined;
+  }
+  return JSON.parse(r.stdout) as RoundTrip;
+}
+
 /** The replicated-volume targets of the issue, from whichever configurations ran. */
-function replicationTargets(report: BenchReport): string {
+function replicationTargets(report: BenchReport, roundTrip: RoundTrip | undefined): string {
   const lines: string[] = [];
   const randwrite = report.summary.find((s) => s.workload === "randwrite");
   const one = randwrite?.medians["1r"];
@@ -111,6 +139,16 @@ function replicationTargets(report: BenchReport): string {
     if (base === undefined || m === undefined) continue;
     lines.push(
       `- ${name} write latency 4k qd1 / ${report.baseline}: ${(m.clatMeanUs / base.clatMeanUs).toFixed(2)} (target <= 2.0)`,
+    );
+  }
+  const local = lat?.medians["1r"];
+  if (base !== undefined && local !== undefined && roundTrip !== undefined) {
+    const floor = local.clatMeanUs + roundTrip.meanUs;
+    lines.push(
+      `- floor for a protocol C write at depth 1 here: 1r's ${local.clatMeanUs.toFixed(1)} µs + one ` +
+        `loopback round trip between two Node.js processes (mean ${roundTrip.meanUs.toFixed(1)} µs, ` +
+        `p50 ${roundTrip.p50Us.toFixed(1)} µs; scripts/rtt_floor.ts) = ${floor.toFixed(1)} µs, ` +
+        `${(floor / base.clatMeanUs).toFixed(2)} × ${report.baseline}`,
     );
   }
   return lines.length === 0 ? "" : `## Replication targets\n\n${lines.join("\n")}\n`;

@@ -139,6 +139,11 @@ describe("bench smoke", { timeout: 180_000 }, () => {
     assertWellFormed(tableAfter(markdown, "## Medians"), workloadNames.length * 3, "medians");
     assert.match(markdown, /^ {4}fio --name=randread --ioengine=(io_uring|libaio) --filename=/m);
     assert.match(markdown, /^!\[IOPS per configuration and workload\]\(iops\.png\)$/m);
+    // 1r's depth-1 write latency ran: the report gives the floor a replicated write has here.
+    assert.match(
+      markdown,
+      /^- floor for a protocol C write at depth 1 here: 1r's [\d.]+ µs \+ one loopback round trip .* = [\d.]+ µs, [\d.]+ × nbdkit$/m,
+    );
 
     const report = JSON.parse(await readFile(join(out, "results.json"), "utf8")) as BenchReport;
     assert.equal(report.format, "mirra-bench/2");
