@@ -145,6 +145,9 @@ const sendQueueBytesBase = 128 * 1024 * 1024;
  * sit in the send queue at once: that much is allowed on top of the usual bound, or a large
  * max-buffers drops every resync as "peer too slow" and starts it over, for ever.
  */
+/** Blocks per resync request (1 MiB). */
+const resyncRequestBlocks = 256;
+
 export function sendQueueBytesMaxFor(maxBuffers: number): number {
   return sendQueueBytesBase + maxBuffers * 4096;
 }
@@ -342,7 +345,9 @@ export class VolumeHost {
     this.tls = tls;
     this.listener = listener;
     const nodeId = this.self.nodeId;
-    const overrides: Record<string, number> = {};
+    // Resync requests up to 1 MiB, DRBD's BIO size: a source reads and a target writes (with
+    // O_DIRECT, see LocalVolume.writeBulk) in large pieces; the rate budget still cuts them.
+    const overrides: Record<string, number> = { resyncRequestBlocks: resyncRequestBlocks };
     let persisted: PersistedMeta | undefined;
     if (this.spec.disk !== undefined) {
       const metaPath = this.spec.metaDisk === "internal" ? undefined : this.spec.metaDisk.path;
@@ -543,14 +548,10 @@ export class VolumeHost {
         assert(disk !== null, "diskWrite on a diskless volume");
         this.diskWrittenBytes += effect.data.length;
         this.diskPending++;
-        disk.write(
-          effect.data,
-          0,
-          effect.data.length,
-          effect.offsetBytes,
-          false,
-          this.diskDone(effect.ioId, current),
-        );
+        const done = this.diskDone(effect.ioId, current);
+        if (effect.bulk === true)
+          disk.writeBulk(effect.data, 0, effect.data.length, effect.offsetBytes, done);
+        else disk.write(effect.data, 0, effect.data.length, effect.offsetBytes, false, done);
         return;
       }
       case "diskFlush": {

@@ -24,6 +24,7 @@ export const optionsDefault: ResourceOptions = {
   koCount: 7,
   maxEpochSize: 2048,
   maxBuffers: 2048,
+  resyncRequestBlocks: 8,
   tickMs: 100,
   cPlanAheadTicks: 20,
   cFillTargetSectors: 100,
@@ -61,6 +62,7 @@ export function resolveConfig(config: ResourceConfig): ResolvedConfig {
   assert(options.timeoutTicks >= 1 && options.koCount >= 0, "timeout/ko-count");
   assert(options.maxEpochSize >= 1, "max-epoch-size >= 1");
   assert(options.maxBuffers >= 1, "max-buffers >= 1");
+  assert(options.resyncRequestBlocks >= 1, "resync requests of at least one block");
   if (typeof options.quorum === "number") {
     assert(Number.isInteger(options.quorum) && options.quorum >= 1, "quorum N >= 1");
   }

@@ -87,8 +87,8 @@ function confirmSeq(round: number): number {
   return ((round - 1) % 0xffffffff) + 1;
 }
 
-/** Blocks per resync request at most (a run of marked blocks; 32 KiB). */
-const resyncChunkBlocks = 8;
+/** Blocks per resync request that the rate budget never cuts (a run of marked blocks, 32 KiB). */
+const resyncChunkBlocksMin = 8;
 /** Blocks per online-verify request (the granularity verify marks). */
 const verifyChunkBlocks = 8;
 /** Local reads in flight above which when-congested-remote reads from a peer. */
@@ -1049,7 +1049,9 @@ export class Replica implements ReplicaView {
           op.data !== undefined && op.data.length === op.blockCount * blockSizeBytes,
           "write data",
         );
-        this.emit({ type: "diskWrite", ioId: op.ioId, offsetBytes, data: op.data });
+        if (op.kind === "resyncWrite")
+          this.emit({ type: "diskWrite", ioId: op.ioId, offsetBytes, data: op.data, bulk: true });
+        else this.emit({ type: "diskWrite", ioId: op.ioId, offsetBytes, data: op.data });
       } else {
         const lengthBytes = op.blockCount * blockSizeBytes;
         this.emit({ type: "diskRead", ioId: op.ioId, offsetBytes, lengthBytes });
@@ -2118,10 +2120,14 @@ export class Replica implements ReplicaView {
         p.resyncCursor = b + 1;
         continue;
       }
-      // A run of marked blocks, at most one chunk long: unmarked blocks are never sent.
+      // A run of marked blocks, at most one request long: unmarked blocks are never sent.
+      const chunk = Math.max(
+        resyncChunkBlocksMin,
+        Math.min(this.config.options.resyncRequestBlocks, budget),
+      );
       let count = 1;
       while (
-        count < resyncChunkBlocks &&
+        count < chunk &&
         b + count < this.config.sizeBlocks &&
         p.bitmap.isSet(b + count) &&
         !p.resyncInFlightBits.isSet(b + count)

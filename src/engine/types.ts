@@ -151,6 +151,12 @@ export interface ResourceOptions {
   readonly maxEpochSize: number;
   /** Resync data in flight per peer, in 4 KiB pages (DRBD max-buffers). @default 2048 */
   readonly maxBuffers: number;
+  /**
+   * Blocks per resync request at most, when the rate budget allows (DRBD sends resync
+   * requests up to its 1 MiB BIO size; the daemon uses 256). A request is never cut below
+   * 8 blocks by the budget. @default 8 (keeps the simulator's small volumes interleaved)
+   */
+  readonly resyncRequestBlocks: number;
   /** Milliseconds per tick, used to turn KiB/s rates into blocks per tick. @default 100 */
   readonly tickMs: number;
   /** Resync controller plan-ahead, in ticks; 0 selects fixed rate (resyncRate). @default 20 */
@@ -290,6 +296,8 @@ export type Effect =
       readonly ioId: number;
       readonly offsetBytes: number;
       readonly data: Uint8Array;
+      /** Resync data: nothing reads it back soon, so the shell may write around its cache. */
+      readonly bulk?: true;
     }
   | { readonly type: "diskFlush"; readonly ioId: number }
   | { readonly type: "metadataWrite"; readonly ioId: number; readonly record: MetadataRecord }

@@ -16,6 +16,8 @@ const JOB_BYTES_MAX = 1024 * 1024;
 const KIND_READ = 0;
 const KIND_WRITE = 1;
 const KIND_FDATASYNC = 2;
+/** A write on an O_DIRECT descriptor: the addon copies it into an aligned buffer first. */
+const KIND_WRITE_DIRECT = 3;
 
 type Op = [
   kind: number,
@@ -65,6 +67,18 @@ export class IoBatcher {
     cb: IoCallback,
   ): void {
     this.push([KIND_WRITE, fd, buf, bufOffset, length, position], cb);
+  }
+
+  /** A write on a descriptor opened with O_DIRECT; position and length multiples of 4096. */
+  writeDirect(
+    fd: number,
+    buf: Uint8Array,
+    bufOffset: number,
+    length: number,
+    position: number,
+    cb: IoCallback,
+  ): void {
+    this.push([KIND_WRITE_DIRECT, fd, buf, bufOffset, length, position], cb);
   }
 
   fdatasync(fd: number, cb: IoCallback): void {
@@ -118,19 +132,15 @@ function complete(job: Job, onWritten: () => void): void {
     const op = job.ops[i]!;
     const r = job.results[i]!;
     const cb = job.callbacks[i]!;
-    if (op[0] === KIND_WRITE) onWritten();
+    const write = op[0] === KIND_WRITE || op[0] === KIND_WRITE_DIRECT;
+    if (write) onWritten();
     if (r < 0) {
-      cb(
-        errnoError(
-          -r,
-          op[0] === KIND_READ ? "pread" : op[0] === KIND_WRITE ? "pwrite" : "fdatasync",
-        ),
-      );
+      cb(errnoError(-r, op[0] === KIND_READ ? "pread" : write ? "pwrite" : "fdatasync"));
     } else if (op[0] === KIND_READ && r < op[4]) {
       // Past the end of a file that shrank behind our back: the rest reads as zeroes.
       op[2]!.fill(0, op[3] + r, op[3] + op[4]);
       cb(null);
-    } else if (op[0] === KIND_WRITE && r < op[4]) {
+    } else if (write && r < op[4]) {
       cb(errnoError(5, "pwrite (short write)"));
     } else {
       cb(null);

@@ -92,3 +92,43 @@ describe("local volume writes", () => {
     );
   });
 });
+
+describe("bulk writes (resync data)", () => {
+  function writeBulk(
+    data: Uint8Array,
+    bufOffset: number,
+    length: number,
+    offset: number,
+  ): Promise<void> {
+    return new Promise((resolve, reject) =>
+      volume.writeBulk(data, bufOffset, length, offset, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  test("a large aligned write replaces what the page cache held for the range", async () => {
+    const offset = 1024 * 1024;
+    await write(block(1, 256 * 1024), offset, false);
+    assert.deepEqual(await readBack(offset, 256 * 1024), block(1, 256 * 1024)); // now cached
+    // From an odd offset of a larger buffer: the data itself is not aligned in memory.
+    const source = new Uint8Array(256 * 1024 + 3);
+    source.set(block(2, 256 * 1024), 3);
+    await writeBulk(source, 3, 256 * 1024, offset);
+    assert.deepEqual(await readBack(offset, 256 * 1024), block(2, 256 * 1024));
+    assert.deepEqual(
+      new Uint8Array(
+        fs.readFileSync(path.join(dir, "v.img")).subarray(offset, offset + 256 * 1024),
+      ),
+      block(2, 256 * 1024),
+    );
+  });
+
+  test("small or unaligned bulk writes are ordinary writes", async () => {
+    await writeBulk(block(3, 4096), 0, 4096, 2 * 1024 * 1024);
+    assert.deepEqual(await readBack(2 * 1024 * 1024, 4096), block(3, 4096));
+    await writeBulk(block(4, 64 * 1024 + 512), 0, 64 * 1024 + 512, 3 * 1024 * 1024 + 512);
+    assert.deepEqual(
+      await readBack(3 * 1024 * 1024 + 512, 64 * 1024 + 512),
+      block(4, 64 * 1024 + 512),
+    );
+  });
+});

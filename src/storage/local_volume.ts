@@ -38,6 +38,10 @@ const INLINE_WRITE_SLOW_NS = 1_000_000n;
 /** From this size up, an inline write counts its thread's voluntary context switches. */
 const SWITCH_CHECK_BYTES_MIN = 64 * 1024;
 let zeroChunk: Uint8Array | undefined;
+/** O_DIRECT offsets and lengths: the page size, a multiple of every logical block size. */
+const directAlignBytes = 4096;
+/** Bulk writes below this size stay buffered: O_DIRECT's device round trip costs more. */
+const bulkDirectBytesMin = 32 * 1024;
 
 export class LocalVolume implements BlockDevice {
   readonly sizeBytes: number;
@@ -48,6 +52,8 @@ export class LocalVolume implements BlockDevice {
   private readonly isBlockDevice: boolean;
   private fd: number;
   private fdSync: number;
+  /** The same file opened with O_DIRECT for bulk writes (resync), or -1 where refused. */
+  private readonly fdDirect: number;
   private closed = false;
   /** Try RWF_NOWAIT IO on the event loop first (files only: devices may block in the driver). */
   private readonly tryNowait: boolean;
@@ -63,6 +69,7 @@ export class LocalVolume implements BlockDevice {
     path: string,
     fd: number,
     fdSync: number,
+    fdDirect: number,
     sizeBytes: number,
     readOnly: boolean,
     isBlock: boolean,
@@ -70,6 +77,7 @@ export class LocalVolume implements BlockDevice {
     this.path = path;
     this.fd = fd;
     this.fdSync = fdSync;
+    this.fdDirect = fdDirect;
     this.sizeBytes = sizeBytes;
     this.readOnly = readOnly;
     this.isBlockDevice = isBlock;
@@ -136,7 +144,7 @@ export class LocalVolume implements BlockDevice {
       size = options.createSizeBytes;
     }
     if (size === 0) throw new ConfigError(`${path} is empty: give --size to grow it`);
-    return new LocalVolume(path, fd, fdSync, size, readOnly, isBlock);
+    return new LocalVolume(path, fd, fdSync, openDirect(path, readOnly), size, readOnly, isBlock);
   }
 
   read(
@@ -193,6 +201,28 @@ export class LocalVolume implements BlockDevice {
       }
       cb(err);
     });
+  }
+
+  /**
+   * A large write nobody will read back soon (resync data): written around the page cache
+   * with O_DIRECT where the file system allows it, the way DRBD's resync goes to the backing
+   * device. Copying into the page cache is the slowest part of a buffered write on a virtual
+   * machine, and resync data would only push the application's pages out. Anything else
+   * (small, unaligned, no O_DIRECT, no addon) is an ordinary write.
+   */
+  writeBulk(
+    buf: Uint8Array,
+    bufOffset: number,
+    length: number,
+    offsetBytes: number,
+    cb: IoCallback,
+  ): void {
+    const aligned = offsetBytes % directAlignBytes === 0 && length % directAlignBytes === 0;
+    if (this.fdDirect < 0 || !this.batcher || !aligned || length < bulkDirectBytesMin) {
+      this.write(buf, bufOffset, length, offsetBytes, false, cb);
+      return;
+    }
+    this.batcher.writeDirect(this.fdDirect, buf, bufOffset, length, offsetBytes, cb);
   }
 
   /**
@@ -282,6 +312,7 @@ export class LocalVolume implements BlockDevice {
       await new Promise<void>((resolve) => this.flushes.whenIdle(resolve));
     }
     if (this.fdSync !== this.fd) fs.closeSync(this.fdSync);
+    if (this.fdDirect >= 0) fs.closeSync(this.fdDirect);
     fs.closeSync(this.fd);
   }
 
@@ -321,6 +352,19 @@ export class LocalVolume implements BlockDevice {
 /** The filesystem or device cannot do this range operation at all (as opposed to failing). */
 function isUnsupported(err: NodeJS.ErrnoException): boolean {
   return err.code === "EOPNOTSUPP" || err.code === "ENOTSUP" || err.code === "ENOTTY";
+}
+
+/**
+ * The backing file opened again with O_DIRECT for bulk writes, or -1: tmpfs and some other
+ * file systems refuse O_DIRECT (EINVAL), and MIRRA_DIRECT_RESYNC=0 turns it off for A/B runs.
+ */
+function openDirect(path: string, readOnly: boolean): number {
+  if (readOnly || !native || process.env["MIRRA_DIRECT_RESYNC"] === "0") return -1;
+  try {
+    return fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_DIRECT);
+  } catch {
+    return -1;
+  }
 }
 
 function wrapOpenError(path: string, err: unknown): Error {
