@@ -62,7 +62,10 @@ export interface HandshakeSide {
   readonly uuids: UuidSet;
   /** Bits set in this side's bitmap for the other side. */
   readonly bitsForOther: number;
-  /** While Inconsistent: the generation the interrupted resync was bringing us to (0: any). */
+  /**
+   * While Inconsistent: the generation the interrupted resync was bringing us to (0: any;
+   * after a restart, which does not persist it: our own current UUID).
+   */
   readonly syncTowardUuid?: number;
   /** While Inconsistent under a bitmap resync: the generation outside its bitmaps (0: none). */
   readonly syncBaseUuid?: number;

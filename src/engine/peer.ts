@@ -143,6 +143,12 @@ export class PeerState implements PeerView {
    * them, e.g. writes of a Primary it does not reach): the resync leaves them set.
    */
   readonly resyncRedirty: Bitmap;
+  /**
+   * Blocks whose last write from the diskless Primary we follow (see `appWritten`) this peer
+   * lacks by that Primary's peer ack (it lost the link before the write arrived); an ack
+   * naming the peer clears them. (A diskful Primary keeps its own bit for the peer.)
+   */
+  readonly lacksPrimaryWrite: Bitmap;
   verifyCursor = 0;
   verifyOutOfSync = 0;
   /** Verify source: block → [own digest or -1, peer digest or -1]. */
@@ -171,6 +177,7 @@ export class PeerState implements PeerView {
     this.bitmap = new Bitmap(sizeBlocks, bits);
     this.resyncInFlightBits = new Bitmap(sizeBlocks);
     this.resyncRedirty = new Bitmap(sizeBlocks);
+    this.lacksPrimaryWrite = new Bitmap(sizeBlocks);
     this.rate = new RateController(options);
   }
 

@@ -156,7 +156,7 @@ export class Replica implements ReplicaView {
   /** That source's write stream position (its state's streamId, streamSeq). */
   private syncCoveredStreamId = 0;
   private syncCoveredStreamSeq = 0;
-  /** While Inconsistent: the generation the resync brings us to (0 after a restart). */
+  /** While Inconsistent: the generation the resync brings us to (after a restart: our own). */
   private syncTowardUuid = 0;
   /**
    * While Inconsistent: the generation our data holds outside the running bitmap resync's
@@ -244,6 +244,9 @@ export class Replica implements ReplicaView {
     else if (!sb.consistent) this.disk = "Inconsistent";
     else if (!sb.wasUpToDate) this.disk = "Outdated";
     else this.disk = fresh ? "UpToDate" : "Consistent";
+    // Restarted Inconsistent: the resync we were under was bringing us at least to our own
+    // generation (its target is not persisted); a source must reach it (row @J0).
+    if (this.disk === "Inconsistent") this.syncTowardUuid = sb.currentUuid;
     const o = this.config.options;
     for (const node of this.config.nodes) {
       if (node.id === nodeId) continue;
@@ -585,6 +588,7 @@ export class Replica implements ReplicaView {
    */
   private resetAppWritten(writer: NodeId): void {
     if (this.appWrittenWriter !== -1 || writer !== -1) this.appWritten.clearAll();
+    if (this.appWrittenWriter !== -1) for (const q of this.peers) q.lacksPrimaryWrite.clearAll();
     this.appWrittenWriter = writer;
   }
 
@@ -1713,6 +1717,19 @@ export class Replica implements ReplicaView {
         if (apart && !sameLine(q.peerUuids, m.uuids)) return this.dropPeer(p, true);
       }
     }
+    if (d.kind === "target") {
+      // We are a split-brain victim taking the survivor's data: a second source off the
+      // survivor's line (the other side's Primary) would mix both sides in our data. Refuse
+      // it until that round is over (the link is dropped and retried).
+      for (const q of this.peers) {
+        if (q === p || !q.victimRound || !q.established) continue;
+        const taking =
+          q.replication === "WFBitMapT" ||
+          q.replication === "SyncTarget" ||
+          q.replication === "PausedSyncT";
+        if (taking && !sameLine(q.peerUuids, m.uuids)) return this.dropPeer(p, true);
+      }
+    }
     p.decision = `${d.kind}${"full" in d && d.full ? " full" : ""} ${d.row}`;
     p.victimRound = d.row === "@SBv" || d.row === "@SBvd";
     p.discardMyData = false;
@@ -2220,7 +2237,12 @@ export class Replica implements ReplicaView {
         if (p.peerCrashedPrimary || (p.victimRound && p.bitmap.isSet(b))) p.resyncRedirty.set(b);
         // Known older only by its stream position: unless the source's state shows it
         // received that write since, it lacks it, and the bit stays for a resync our way.
-        else if (!(skip && this.appWritten.isSet(b)) && !this.peerHasStreamWrite(p, b)) {
+        // The connected Primary is assumed to send the source its write too, unless its peer
+        // ack for that write left the source out.
+        else if (
+          !this.peerHasStreamWrite(p, b) &&
+          (!(skip && this.appWritten.isSet(b)) || p.lacksPrimaryWrite.isSet(b))
+        ) {
           p.resyncRedirty.set(b);
         }
         b++;
@@ -2699,8 +2721,14 @@ export class Replica implements ReplicaView {
     if (p.unackedWrites.get(m.firstBlock) === m.blockCount) p.unackedWrites.delete(m.firstBlock);
     if (!this.diskful || m.firstBlock + m.blockCount > this.config.sizeBlocks) return;
     for (const q of this.peers) {
-      if (q === p || !q.diskful || (m.mask & (1 << q.peer)) !== 0) continue;
-      this.markOutOfSync(q, m.firstBlock, m.blockCount);
+      if (q === p || !q.diskful) continue;
+      const has = (m.mask & (1 << q.peer)) !== 0;
+      // Only a diskless Primary relies on us for that: a diskful one keeps its own bit.
+      if (p.peer === this.appWrittenWriter && !p.diskful) {
+        if (has) q.lacksPrimaryWrite.clearRange(m.firstBlock, m.blockCount);
+        else q.lacksPrimaryWrite.setRange(m.firstBlock, m.blockCount);
+      }
+      if (!has) this.markOutOfSync(q, m.firstBlock, m.blockCount);
     }
   }
 
@@ -2845,6 +2873,7 @@ export class Replica implements ReplicaView {
       p.bitmap.grow(sizeBlocks);
       p.resyncInFlightBits.grow(sizeBlocks);
       p.resyncRedirty.grow(sizeBlocks);
+      p.lacksPrimaryWrite.grow(sizeBlocks);
     }
     if (this.diskful) this.appWritten.grow(sizeBlocks);
     this.syncCovered?.grow(sizeBlocks);

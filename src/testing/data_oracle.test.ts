@@ -131,3 +131,22 @@ test("oracle: a relaxed floor that becomes the floor again after a crash stays r
   assert.equal(o.floorOf(0), w1.writeId);
   assert.equal(o.check(0, 0), null, "n0 never had to see w1");
 });
+
+test("oracle: a failover under protocol A or B relaxes only other nodes' unreached writes", () => {
+  const o = new DataOracle(3);
+  // n0 wrote blocks 0 and 1 (held by itself only); n1 wrote block 2.
+  const w0 = o.writeIssued(0, 0, 1, false, 1, [], 0);
+  o.writeCompleted(w0, true, [0]);
+  const w1 = o.writeIssued(0, 1, 1, false, 1, [], 0);
+  o.writeCompleted(w1, true, [0, 1]);
+  const w2 = o.writeIssued(1, 2, 1, false, 2, [], 0);
+  o.writeCompleted(w2, true, [1]);
+  // n2 becomes writable reaching only n1.
+  o.relaxFailover(2, [1]);
+  assert.equal(o.check(0, 0), null, "n0's write no reachable node held may be lost");
+  assert.notEqual(o.check(1, 0), null, "n1 held w1: it stays owed");
+  assert.notEqual(o.check(2, 0), null, "n1 held w2: it stays owed");
+  // The writer's own writes are never relaxed.
+  o.relaxFailover(1, [2]);
+  assert.notEqual(o.check(2, 0), null, "n1's own write stays owed");
+});

@@ -559,3 +559,144 @@ test(
     converge(t);
   },
 );
+
+test(
+  "resync: a restarted Inconsistent node does not take a full sync from the other side of a split brain (R=3)",
+  { skip },
+  () => {
+    // Seed 3290: n1, Inconsistent under a full sync from n0 (its own line), crashes and
+    // restarts; it then meets only n2, merely Consistent, of the rival line of an earlier split
+    // brain. Its resync target was not persisted: taking n2's data would make n1 a silent
+    // split-brain victim, and n1 would later hand n2's data to n0 as well. It waits for a
+    // source of its own generation (row @J0).
+    const t = createTestCluster({ nodes: "DDD", engine: { quorum: "off" } });
+    connectAll(t);
+    promote(t, 1);
+    writeBlocks(t, 1, 0, 8);
+    t.net.partition([2], [0, 1]);
+    assert.ok(t.runUntil(() => t.node(1).view()!.peer(2)!.connection !== "Connected", 300));
+    const [ours] = writeBlocks(t, 1, 8, 4);
+    promote(t, 2);
+    writeBlocks(t, 2, 20, 4);
+    demote(t, 2);
+    demote(t, 1);
+    const line = t.node(1).view()!.currentUuid;
+    assert.notEqual(line, t.node(2).view()!.currentUuid, describe(t));
+    // n2 restarts merely Consistent; n1 starts a full sync from n0 and loses it half way.
+    t.node(2).crash();
+    t.node(2).restart();
+    t.admin(1, { type: "invalidate" });
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.peer(0)!.replication === "SyncTarget", 100),
+      describe(t),
+    );
+    t.node(0).crash();
+    t.node(1).crash();
+    t.node(1).restart();
+    assert.equal(t.node(1).view()!.disk, "Inconsistent", describe(t));
+    t.net.heal();
+    t.run(200);
+    assert.equal(t.node(1).view()!.currentUuid, line, `n1 stays on its line: ${describe(t)}`);
+    assert.equal(t.node(1).view()!.peer(2)!.replication, "Established", describe(t));
+    // n0 comes back: n1 takes its own line's data from it.
+    t.node(0).restart();
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.disk !== "Inconsistent", 500),
+      describe(t),
+    );
+    assert.ok(ours !== undefined);
+    assert.equal(blockWriter(t, 1, 8), 1, "n1 holds its own line's write");
+  },
+);
+
+test(
+  "resync: a target keeps its bit for a source the Primary's peer ack left out of a newer write (R=3, diskless Primary)",
+  { skip },
+  () => {
+    // Seed 3809: n1, Inconsistent, follows the diskless Primary n2 while cut off from n0.
+    // n2's write to block 63 leaves for n0 and n1 (protocol A: it completes once sent), but
+    // n0's copy is lost with its link to n2; n2's peer acks tell n1 that n0 lacks it. n1 then
+    // takes a full sync from n0 and skips n0's older data for block 63 (its own is the
+    // Primary's newer write): its bit for n0 must stay, as the Primary keeps no bitmap.
+    const t = createTestCluster({ nodes: "DDd", protocol: "A", engine: { quorum: "off" } });
+    connectAll(t);
+    promote(t, 2);
+    writeBlocks(t, 2, 0, 64);
+    waitDone(t, [t.flush(2)]);
+    t.admin(1, { type: "invalidate" });
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.peer(0)!.replication === "SyncTarget", 100),
+      describe(t),
+    );
+    t.net.partition([0], [1]);
+    assert.ok(t.runUntil(() => t.node(1).view()!.peer(0)!.connection !== "Connected", 100));
+    t.net.heal();
+    t.net.partition([0], [1]);
+    t.net.clog(2, 0, 50);
+    const newer = t.write(2, 63, 1);
+    t.run(1);
+    t.net.disconnect(0, 2);
+    t.net.partition([0], [1, 2]);
+    waitDone(t, [newer]);
+    assert.equal(newer.ok, true, describe(t));
+    t.run(10);
+    t.net.heal();
+    t.net.partition([0], [2]);
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.disk !== "Inconsistent", 500),
+      describe(t),
+    );
+    assert.equal(blockWriter(t, 1, 63), 2, "n1 keeps the Primary's newer write");
+    assert.ok(
+      t.node(1).view()!.peer(0)!.bitmap.isSet(63),
+      `n1 marks block 63 for n0: ${describe(t)}`,
+    );
+    t.net.heal();
+    converge(t);
+  },
+);
+
+test(
+  "split brain: a victim taking the survivor's data refuses the other side's Primary as a second source (R=3, quorum off)",
+  { skip },
+  () => {
+    // Seed 2340: n1 follows n2's line but meets only n0 (the other line, Secondary) and is
+    // the victim of that split brain. While it takes n0's data, it reconnects to n2, the
+    // Primary of its old line; as both still carry that line's UUID, the handshake says "target
+    // of the Primary" (@E1), and n1 would merge both sides. It refuses n2 until the round ends.
+    const t = createTestCluster({
+      nodes: "DDD",
+      sizeBlocks: 256,
+      engine: { quorum: "off", afterSb0pri: "discard-younger-primary" },
+    });
+    connectAll(t);
+    promote(t, 0);
+    writeBlocks(t, 0, 0, 8);
+    t.net.partition([0], [1, 2]);
+    assert.ok(t.runUntil(() => t.node(1).view()!.peer(0)!.connection !== "Connected", 300));
+    writeBlocks(t, 0, 0, 64);
+    demote(t, 0);
+    promote(t, 2);
+    writeBlocks(t, 2, 100, 8);
+    t.net.partition([1], [0, 2]);
+    assert.ok(t.runUntil(() => t.node(1).view()!.peer(2)!.connection !== "Connected", 300));
+    t.net.heal();
+    t.net.partition([2], [0, 1]);
+    const taking = (r: string): boolean =>
+      r === "WFBitMapT" || r === "SyncTarget" || r === "PausedSyncT";
+    assert.ok(
+      t.runUntil(() => taking(t.node(1).view()!.peer(0)!.replication), 300),
+      describe(t),
+    );
+    t.net.heal();
+    t.net.partition([0], [2]);
+    let mixed = false;
+    t.runUntil(() => {
+      const v = t.node(1).view()!;
+      if (taking(v.peer(0)!.replication) && taking(v.peer(2)!.replication)) mixed = true;
+      return false;
+    }, 200);
+    assert.ok(!mixed, `n1 took data from both sides: ${describe(t)}`);
+    assert.equal(t.node(1).view()!.currentUuid, t.node(0).view()!.currentUuid, describe(t));
+  },
+);

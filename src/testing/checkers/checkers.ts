@@ -8,6 +8,9 @@
 //!     miss the floor write only when nothing it can serve from held it and either (quorum
 //!     off) the write came from a split-brain rival (`splitBrainView`), or (protocols A, B)
 //!     another node issued it (`failoverMayMiss`); a read on the issuer is always strict.
+//!     Protocols A and B with quorum on: when a node becomes writable, floors of writes
+//!     another node issued that none of the nodes it reaches held are relaxed (failover:
+//!     the old writer gives them up as the new line's sync target, `relaxFailover`).
 //! (b) `b:two-writers`. Two live nodes never both accept writes (`canWrite`) unless
 //!     allow-two-primaries is set. With quorum off, DRBD only promises this between nodes
 //!     that are connected (the promotion handshake); a partitioned pair may both write and
@@ -219,7 +222,10 @@ export class Checkers {
     track.session = this.sessionNext++;
     this.stats.sessions++;
     this.checkTwoWriters(node, view);
-    if (!this.quorumOn) this.cluster.oracle.relaxFloorsNotHeldBy(this.reachableFrom(node.id));
+    const reachable = this.reachableFrom(node.id);
+    if (!this.quorumOn) this.cluster.oracle.relaxFloorsNotHeldBy(reachable);
+    else if (this.cluster.options.protocol !== "C")
+      this.cluster.oracle.relaxFailover(node.id, reachable);
   }
 
   /**

@@ -17,6 +17,11 @@
 //! extents from its own, possibly older, data). This never blames the engine for what
 //! DRBD's contract allows.
 //!
+//! Failover (protocols A and B). A write completes once sent; a node promoted without
+//! reaching any holder may lack it, and its issuer gives it up when it rejoins as the new
+//! line's sync target (DRBD: "data loss may occur" on fail-over with protocol A). Such floors
+//! are relaxed when the new writer appears (`relaxFailover`).
+//!
 //! Split brain. When the engine resolves a split brain by discarding a victim's data (an
 //! after-sb policy or discard-my-data), writes that only the victim held are lost by design:
 //! their floors are relaxed to "any write to this block".
@@ -228,6 +233,21 @@ export class DataOracle {
   relaxFloorsNotHeldBy(reachable: readonly number[]): void {
     for (const s of this.blocks) {
       if (s.floor === 0 || s.relaxed) continue;
+      if (!this.heldByAny(s.floor, reachable)) this.relax(s);
+    }
+  }
+
+  /**
+   * Failover under protocol A or B: `writer` became writable reaching only `reachable`.
+   * Writes another node issued that none of them held may have been only in that node's send
+   * buffer: DRBD makes the old writer a sync target of the new line on its return and its
+   * unreplicated blocks give way (the bitmaps are ORed). Their floors are relaxed, as
+   * `relaxFloorsNotHeldBy` does with quorum off; the writer's own writes stay owed.
+   */
+  relaxFailover(writer: number, reachable: readonly number[]): void {
+    for (const s of this.blocks) {
+      if (s.floor === 0 || s.relaxed) continue;
+      if (this.writes.get(s.floor)!.node === writer) continue;
       if (!this.heldByAny(s.floor, reachable)) this.relax(s);
     }
   }
