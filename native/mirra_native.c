@@ -165,14 +165,32 @@ typedef struct {
   batch_op ops[];
 } batch_call;
 
+/* Each pool thread keeps its bounce buffer for direct writes up to this size: a fresh
+ * allocation of that size is an mmap whose every page faults on first touch. */
+#define BOUNCE_KEEP_BYTES (4u << 20)
+static __thread void *kept_bounce;
+static __thread size_t kept_bounce_bytes;
+
+static void *bounce_for(size_t length) {
+  if (length <= kept_bounce_bytes) return kept_bounce;
+  void *p = NULL;
+  if (posix_memalign(&p, 4096, length) != 0) return NULL;
+  if (length <= BOUNCE_KEEP_BYTES) {
+    free(kept_bounce);
+    kept_bounce = p;
+    kept_bounce_bytes = length;
+  }
+  return p;
+}
+
 static int64_t run_op(const batch_op *op) {
   if (op->kind == BATCH_FDATASYNC) return fdatasync(op->fd) == 0 ? 0 : -(int64_t)errno;
   char *data = op->data;
   void *bounce = NULL;
   if (op->kind == BATCH_WRITE_DIRECT) {
     if (op->length % 4096 != 0 || op->position % 4096 != 0) return -(int64_t)EINVAL;
-    if (posix_memalign(&bounce, 4096, op->length > 0 ? op->length : 4096) != 0)
-      return -(int64_t)ENOMEM;
+    bounce = bounce_for(op->length > 0 ? op->length : 4096);
+    if (bounce == NULL) return -(int64_t)ENOMEM;
     memcpy(bounce, op->data, op->length);
     data = bounce;
   }
@@ -190,7 +208,7 @@ static int64_t run_op(const batch_op *op) {
     if (n == 0) break; /* end of file on read: the caller zero-fills the rest */
     done += (size_t)n;
   }
-  free(bounce);
+  if (bounce != NULL && bounce != kept_bounce) free(bounce);
   return result < 0 ? result : (int64_t)done;
 }
 

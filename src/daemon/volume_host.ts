@@ -529,7 +529,8 @@ export class VolumeHost {
       case "diskRead": {
         const disk = this.disk;
         assert(disk !== null, "diskRead on a diskless volume");
-        const buf = new Uint8Array(effect.lengthBytes);
+        // Not zero-filled: a read fills all of it (a short one is zero-filled) or fails.
+        const buf = Buffer.allocUnsafe(effect.lengthBytes);
         this.diskReadBytes += effect.lengthBytes;
         this.diskPending++;
         disk.read(buf, 0, effect.lengthBytes, effect.offsetBytes, (err) => {

@@ -111,7 +111,10 @@ class Channel {
     private readonly log: Logger,
   ) {
     socket.setNoDelay(true);
-    this.parser = new FrameParser((m) => this.receive(m));
+    this.parser = new FrameParser(
+      (m) => this.receive(m),
+      (bytes) => Buffer.allocUnsafe(bytes),
+    );
     this.parser.limitPayload(handshakePayloadBytesMax);
     socket.on("data", (chunk: Buffer) => {
       this.lastReceiveMs = Date.now();

@@ -38,6 +38,11 @@ const INLINE_WRITE_SLOW_NS = 1_000_000n;
 /** From this size up, an inline write counts its thread's voluntary context switches. */
 const SWITCH_CHECK_BYTES_MIN = 64 * 1024;
 let zeroChunk: Uint8Array | undefined;
+/**
+ * Reads up to this size try the page cache on the event loop (RWF_NOWAIT). A larger copy
+ * (a 1 MiB resync read) holds the loop longer than a pool round trip costs.
+ */
+const nowaitReadBytesMax = 128 * 1024;
 /** O_DIRECT offsets and lengths: the page size, a multiple of every logical block size. */
 const directAlignBytes = 4096;
 /** Bulk writes below this size stay buffered: O_DIRECT's device round trip costs more. */
@@ -154,7 +159,7 @@ export class LocalVolume implements BlockDevice {
     offsetBytes: number,
     cb: IoCallback,
   ): void {
-    if (this.tryNowait && native) {
+    if (this.tryNowait && native && length <= nowaitReadBytesMax) {
       // Page-cache hit: done without a thread-pool round trip; anything else goes to the pool.
       const n = native.preadNowait(this.fd, buf, bufOffset, length, offsetBytes);
       if (n === length) {

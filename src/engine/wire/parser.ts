@@ -32,7 +32,15 @@ export class FrameParser {
   /** Current payload bound; see `limitPayload`. */
   private payloadLimitBytes = payloadBytesMax;
 
-  constructor(private readonly onMessage: (message: WireMessage) => void) {}
+  /**
+   * `allocate` makes the buffer a payload split over several chunks is gathered in; it is
+   * always filled whole before use, so the shell may pass a non-zeroing allocator
+   * (Buffer.allocUnsafe): zero-filling a 1 MiB resync payload costs as much as copying it.
+   */
+  constructor(
+    private readonly onMessage: (message: WireMessage) => void,
+    private readonly allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
+  ) {}
 
   /**
    * Lowers (or restores) the largest payload accepted, e.g. to a few KiB until the peer is
@@ -107,7 +115,7 @@ export class FrameParser {
   private begin(h: FrameHeader): void {
     assert(this.current === undefined, "one frame at a time");
     this.current = h;
-    this.payload = new Uint8Array(h.payloadBytes);
+    this.payload = this.allocate(h.payloadBytes);
     this.payloadFill = 0;
   }
 
