@@ -144,10 +144,11 @@ export class Replica implements ReplicaView {
   private readonly appWritten: Bitmap;
   private appWrittenWriter: NodeId = -1;
   /**
-   * While we may take resync data (not UpToDate, or a target of some peer): per block, the
-   * sequence of the last write of stream `streamWrittenId` we applied. Unlike `appWritten`
-   * it survives the loss of the writer: a source's resync reply stamped with an older
-   * position of that stream was read before that write reached the source, and is skipped.
+   * Per block, the sequence of the last write of stream `streamWrittenId` we applied (while
+   * UpToDate and no peer's target, only until the writer's peer ack: settleStreamWrite).
+   * Unlike `appWritten` it survives the loss of the writer: a source's resync reply stamped
+   * with an older position of that stream was read before that write reached the source,
+   * and is skipped.
    */
   private readonly streamWritten = new Map<number, number>();
   private streamWrittenId = 0;
@@ -593,19 +594,40 @@ export class Replica implements ReplicaView {
   }
 
   /** Records a stream write for ordering resync data against it (see `streamWritten`). */
-  private noteStreamWrite(stream: number, seq: number, first: number, count: number): void {
+  private noteStreamWrite(writer: PeerState, seq: number, first: number, count: number): void {
+    const stream = writer.peerStreamId;
     if (stream !== this.streamWrittenId) {
       this.streamWritten.clear();
       this.streamWrittenId = stream;
     }
-    const mayTakeResync =
-      this.disk !== "UpToDate" ||
-      this.peers.some((q) => q.replication === "SyncTarget" || q.replication === "PausedSyncT");
-    if (stream === 0 || !mayTakeResync) {
+    if (stream === 0) {
       this.streamWritten.clear();
       return;
     }
+    // UpToDate and no peer's target: only writes whose peer ack is still due are kept.
+    if (!this.mayTakeResync()) {
+      for (const b of this.streamWritten.keys())
+        if (!writer.awaitsPeerAck(b)) this.streamWritten.delete(b);
+    }
     for (let b = first; b < first + count; b++) this.streamWritten.set(b, seq);
+  }
+
+  /**
+   * The writer's peer ack says who holds a write. Until then an UpToDate follower keeps its
+   * record: if the writer is lost first, the survivors resync its blocks among themselves,
+   * and we may become the target of one that had not received it.
+   */
+  private settleStreamWrite(writer: PeerState, first: number, count: number): void {
+    if (this.mayTakeResync() || writer.peerStreamId !== this.streamWrittenId) return;
+    for (let b = first; b < first + count; b++)
+      if (!writer.awaitsPeerAck(b)) this.streamWritten.delete(b);
+  }
+
+  private mayTakeResync(): boolean {
+    return (
+      this.disk !== "UpToDate" ||
+      this.peers.some((q) => q.replication === "SyncTarget" || q.replication === "PausedSyncT")
+    );
   }
 
   /** A diskless primary only uses peers of its own data generation. */
@@ -2481,7 +2503,11 @@ export class Replica implements ReplicaView {
     }
     if (this.appWrittenWriter === p.peer) this.resetAppWritten(-1);
     this.setReplication(p, "Established");
-    const upToDate = p.peerDisk === "UpToDate";
+    // Blocks we kept against a source that is Primary now (newer writes of a stream it did
+    // not get, from a Primary lost before it was promoted) differ from the data every
+    // follower takes from it: not UpToDate until those bits come from it, asked for at once.
+    const keptFromPrimary = p.peerRole === "Primary" && p.bitmap.count() > 0;
+    const upToDate = p.peerDisk === "UpToDate" && !keptFromPrimary;
     this.wasUpToDate = upToDate;
     this.setDisk(upToDate ? "UpToDate" : "Outdated");
     this.persistSuperblock();
@@ -2491,6 +2517,7 @@ export class Replica implements ReplicaView {
     // Peers learn our new generation before a paused source hears from us again.
     this.broadcastState();
     this.resumePausedTargets();
+    if (keptFromPrimary) this.renegotiate(p, true);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -2693,7 +2720,7 @@ export class Replica implements ReplicaView {
     }
     if (this.appWrittenWriter !== p.peer) this.resetAppWritten(p.peer);
     this.appWritten.setRange(m.firstBlock, count);
-    this.noteStreamWrite(p.peerStreamId, m.seq, m.firstBlock, count);
+    this.noteStreamWrite(p, m.seq, m.firstBlock, count);
     if (p.peerStreamId !== 0) {
       if (this.followedStream !== p.peerStreamId) {
         this.followedStream = p.peerStreamId;
@@ -2720,6 +2747,7 @@ export class Replica implements ReplicaView {
   private onPeerAck(p: PeerState, m: Extract<PeerMessage, { type: "peerAck" }>): void {
     if (p.unackedWrites.get(m.firstBlock) === m.blockCount) p.unackedWrites.delete(m.firstBlock);
     if (!this.diskful || m.firstBlock + m.blockCount > this.config.sizeBlocks) return;
+    this.settleStreamWrite(p, m.firstBlock, m.blockCount);
     for (const q of this.peers) {
       if (q === p || !q.diskful) continue;
       const has = (m.mask & (1 << q.peer)) !== 0;

@@ -700,3 +700,109 @@ test(
     assert.equal(t.node(1).view()!.currentUuid, t.node(0).view()!.currentUuid, describe(t));
   },
 );
+
+test(
+  "resync: a follower that lost the Primary keeps a write its UpToDate source had not received yet (R=3)",
+  { skip },
+  () => {
+    // Swarm seed 250: n1 gets the Primary's write w_b, n2 does not yet (its path is slow);
+    // n1 loses the Primary and, Outdated, takes a resync from n2, still UpToDate next to the
+    // Primary. n2's data for the block predates w_b: n1 keeps w_b (and its bit for n2).
+    // Before, n1 took the older block and nobody marked it for n0, which holds w_b.
+    const block = 10;
+    const t = createTestCluster({
+      nodes: "DDD",
+      engine: { quorum: "all", onNoQuorum: "io-error", pingIntTicks: 100 },
+    });
+    connectAll(t);
+    promote(t, 0);
+    writeBlocks(t, 0, 0, 16);
+    t.net.clog(0, 2, 400);
+    const wb = t.write(0, block, 1);
+    const wbId = wb.write!.writeId;
+    assert.ok(
+      t.runUntil(() => payloadWriteId(t.node(1).disk.peekBlock(block), 0, block) === wbId, 40),
+      describe(t),
+    );
+    t.net.partition([1], [0]);
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.peer(2)!.replication === "SyncTarget", 50),
+      describe(t),
+    );
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.peer(2)!.replication === "Established", 50),
+      describe(t),
+    );
+    assert.equal(
+      payloadWriteId(t.node(1).disk.peekBlock(block), 0, block),
+      wbId,
+      "n1 keeps the newer write",
+    );
+    assert.notEqual(payloadWriteId(t.node(2).disk.peekBlock(block), 0, block), wbId);
+    t.net.heal();
+    converge(t);
+  },
+);
+
+test(
+  "resync: a target keeping a newer block against a source promoted meanwhile is not UpToDate until it takes the Primary's (R=3)",
+  { skip },
+  () => {
+    // Seed 910: n2, full-sync target of the Secondary n1, keeps the Primary n0's write w_b
+    // (n1 had not received it: its resync data for the block is older) and its bit for n1.
+    // n0 crashes and n1 is promoted before n2's resync ends: n1's data is the volume's now.
+    // Before, n2 went UpToDate holding w_b where the Primary has older data, and served it as
+    // a resync source (910: n0 spread the block the new Primary lacked).
+    const block = 40;
+    const t = createTestCluster({
+      nodes: "DDD",
+      sizeBlocks: 256,
+      engine: { quorum: "off", pingIntTicks: 100 },
+    });
+    connectAll(t);
+    promote(t, 0);
+    writeBlocks(t, 0, 0, 16);
+    writeBlocks(t, 0, block, 1);
+    // n2 starts a full sync from n1 alone, then rejoins n0 (which waits its turn).
+    t.net.partition([2], [0]);
+    assert.ok(t.runUntil(() => t.node(2).view()!.peer(0)!.connection !== "Connected", 300));
+    t.admin(2, { type: "invalidate" });
+    assert.ok(
+      t.runUntil(() => t.node(2).view()!.peer(1)!.replication === "SyncTarget", 100),
+      describe(t),
+    );
+    t.net.heal();
+    // n1 does not get w_b.
+    t.net.clog(0, 1, 400);
+    assert.ok(
+      t.runUntil(() => t.node(2).view()!.peer(0)!.replication !== "Off", 100),
+      describe(t),
+    );
+    const wb = t.write(0, block, 1);
+    const wbId = wb.write!.writeId;
+    assert.ok(
+      t.runUntil(() => payloadWriteId(t.node(2).disk.peekBlock(block), 0, block) === wbId, 50),
+      describe(t),
+    );
+    // n1's (older) data for the block reaches n2, which keeps w_b.
+    assert.ok(
+      t.runUntil(() => !t.node(1).view()!.peer(2)!.bitmap.isSet(block), 100),
+      describe(t),
+    );
+    assert.equal(payloadWriteId(t.node(2).disk.peekBlock(block), 0, block), wbId);
+    t.node(0).crash();
+    assert.ok(t.runUntil(() => t.node(1).view()!.peer(0)!.connection !== "Connected", 50));
+    promote(t, 1);
+    const ok = t.runUntil(() => {
+      const v = t.node(2).view()!;
+      const same =
+        payloadWriteId(t.node(2).disk.peekBlock(block), 0, block) ===
+        payloadWriteId(t.node(1).disk.peekBlock(block), 0, block);
+      assert.ok(v.disk !== "UpToDate" || same, `n2 UpToDate without the Primary's block`);
+      return v.disk === "UpToDate" && v.peer(1)!.replication === "Established";
+    }, 300);
+    assert.ok(ok, describe(t));
+    t.node(0).restart();
+    converge(t);
+  },
+);
