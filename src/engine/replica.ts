@@ -1978,7 +1978,19 @@ export class Replica implements ReplicaView {
     const ranges = this.diskful ? p.bitmap.toRanges() : [];
     // Only a source of the generation that covered those blocks may skip them.
     const same = p.peerUuids !== undefined && p.peerUuids.currentUuid === this.syncCoveredUuid;
-    const covered = resume && same ? this.syncCovered.toRanges() : [];
+    let covered: number[] = [];
+    if (resume && same) {
+      // A block we kept over the previous source's data (a write of the diskless Primary we
+      // follow) is not covered for a source that Primary's peer ack left out: that source
+      // lacks it too, and its bit must stay for a resync our way.
+      const c = new Bitmap(this.config.sizeBlocks, this.syncCovered.toBytes());
+      if (this.appWrittenWriter !== -1 && this.appWrittenWriter !== p.peer)
+        for (let b = p.lacksPrimaryWrite.findNextSet(0); b !== -1;) {
+          if (this.appWritten.isSet(b)) c.clear(b);
+          b = p.lacksPrimaryWrite.findNextSet(b + 1);
+        }
+      covered = c.toRanges();
+    }
     this.send(p.peer, {
       type: "bitmap",
       ranges,
@@ -2035,11 +2047,26 @@ export class Replica implements ReplicaView {
     const coveredStream = m.coveredStreamId ?? 0;
     const sameStream = coveredStream !== 0 && coveredStream === myStream;
     const behind = sameStream && mySeq <= (m.coveredStreamSeq ?? 0);
+    // A block we got a later write of that stream for than the covering source had read
+    // (no peer ack settled it yet) is newer here than what the target holds, unless that
+    // stream's Primary is still connected to both of us: it sends the target the write too.
+    const delivered = this.peers.some(
+      (q) =>
+        q.established &&
+        q.peerRole === "Primary" &&
+        q.peerStreamId === coveredStream &&
+        this.getsWritesFrom(p, q),
+    );
+    const newer = (b: number): boolean =>
+      sameStream &&
+      !delivered &&
+      coveredStream === this.streamWrittenId &&
+      (this.streamWritten.get(b) ?? 0) > (m.coveredStreamSeq ?? 0);
     for (let i = 0; i < covered.length; i += 2) {
       const first = covered[i]!;
       const count = Math.min(covered[i + 1]!, this.config.sizeBlocks - first);
       for (let b = first; b < first + count; b++) {
-        if (own.isSet(b) || (!behind && this.othersLack(p, b))) continue;
+        if (own.isSet(b) || newer(b) || (!behind && this.othersLack(p, b))) continue;
         if (!behind && joined?.isSet(b) === true) continue;
         p.bitmap.clear(b);
       }

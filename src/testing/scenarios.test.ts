@@ -806,3 +806,134 @@ test(
     converge(t);
   },
 );
+
+test(
+  "resync: a paused source that lost the Primary keeps its bits for writes newer than the covered data (R=3)",
+  { skip },
+  () => {
+    // Swarm seed 1499: n1, full-sync target of the Primary n2, meets n0 meanwhile (paused
+    // source). n2's write w_b to block 0 reaches n0 but not n1. n2 is cut off; n1's round
+    // goes on with n0 and tells it which blocks it already received ("covered", with the
+    // stream position of an earlier round's source: older than w_b). Before, n0 cleared its
+    // bit for block 0 against that: n1 kept the older block, n0 holds w_b, nobody marks it.
+    const block = 0;
+    const t = createTestCluster({
+      nodes: "DDD",
+      sizeBlocks: 256,
+      engine: { quorum: "off", pingIntTicks: 100, resyncRateKiBps: 40 },
+    });
+    const invalidateFromPrimary = (): void => {
+      t.net.partition([0], [1]);
+      assert.ok(t.runUntil(() => t.node(1).view()!.peer(0)!.connection !== "Connected", 300));
+      t.admin(1, { type: "invalidate" });
+      assert.ok(
+        t.runUntil(() => t.node(1).view()!.peer(2)!.replication === "SyncTarget", 200),
+        describe(t),
+      );
+      t.net.heal();
+      assert.ok(
+        t.runUntil(() => t.node(1).view()!.peer(0)!.replication === "PausedSyncT", 100),
+        describe(t),
+      );
+    };
+    connectAll(t);
+    promote(t, 2);
+    writeBlocks(t, 2, 0, 16);
+    // An earlier round of n1 on n2's stream, done in full.
+    invalidateFromPrimary();
+    connectAll(t);
+    writeBlocks(t, 2, 16, 4);
+    // This round: n1 gets n2's data for block 0, then w_b goes to n0 only.
+    invalidateFromPrimary();
+    t.net.clog(2, 1, 1000);
+    const wb = t.write(2, block, 1);
+    const wbId = wb.write!.writeId;
+    assert.ok(
+      t.runUntil(() => payloadWriteId(t.node(0).disk.peekBlock(block), 0, block) === wbId, 50),
+      describe(t),
+    );
+    t.net.partition([2], [0, 1]);
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.disk !== "Inconsistent", 800),
+      describe(t),
+    );
+    const same =
+      payloadWriteId(t.node(1).disk.peekBlock(block), 0, block) ===
+      payloadWriteId(t.node(0).disk.peekBlock(block), 0, block);
+    assert.ok(
+      same || t.node(0).view()!.peer(1)!.bitmap.isSet(block),
+      `n1 and n0 differ on block ${block}, unmarked: ${describe(t)}`,
+    );
+  },
+);
+
+test(
+  "resync: a paused source the diskless Primary's peer ack left out does not count a kept block as covered (R=4)",
+  { skip },
+  () => {
+    // Swarm seed 1152: n1, Inconsistent, follows the diskless Primary n3 while cut off from
+    // n0 and n2; n3's write w_b reaches n1 only, and n3's peer ack tells n1 that both lack
+    // it. Healed, n1 takes a full sync from one of them (the other waits, PausedSyncT), keeps
+    // w_b against its older data and its bit for it. Before, the waiting source's turn counted
+    // the block as covered: both dropped their bits, and n1 went UpToDate with a block the
+    // second source lacks and nobody marks.
+    const block = 0;
+    const t = createTestCluster({
+      nodes: "DDDd",
+      sizeBlocks: 256,
+      engine: { quorum: "off", pingIntTicks: 100, resyncRateKiBps: 40 },
+    });
+    connectAll(t);
+    promote(t, 3);
+    writeBlocks(t, 3, 0, 16);
+    t.admin(1, { type: "invalidate" });
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.disk === "Inconsistent", 200),
+      describe(t),
+    );
+    t.net.partition([1, 3], [0, 2]);
+    assert.ok(
+      t.runUntil(() => {
+        const v = t.node(1).view()!;
+        return v.peer(0)!.connection !== "Connected" && v.peer(2)!.connection !== "Connected";
+      }, 300),
+      describe(t),
+    );
+    const wb = t.write(3, block, 1);
+    const wbId = wb.write!.writeId;
+    waitDone(t, [wb]);
+    assert.equal(payloadWriteId(t.node(1).disk.peekBlock(block), 0, block), wbId);
+    t.run(5);
+    // n1 meets n0 first (full sync), n2 once it settled with n0 (it waits its turn).
+    t.net.heal();
+    t.net.partition([1], [2]);
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.peer(0)!.replication === "SyncTarget", 200),
+      describe(t),
+    );
+    assert.ok(
+      t.runUntil(() => {
+        const v = t.node(2).view()!;
+        return v.disk === "UpToDate" && v.peer(0)!.replication === "Established";
+      }, 200),
+      describe(t),
+    );
+    t.net.heal();
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.peer(2)!.replication === "PausedSyncT", 100),
+      describe(t),
+    );
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.disk !== "Inconsistent", 600),
+      describe(t),
+    );
+    assert.equal(payloadWriteId(t.node(1).disk.peekBlock(block), 0, block), wbId);
+    const v = t.node(1).view()!;
+    for (const q of [0, 2]) {
+      const same = payloadWriteId(t.node(q).disk.peekBlock(block), 0, block) === wbId;
+      const marked =
+        v.peer(q)!.bitmap.isSet(block) || t.node(q).view()!.peer(1)!.bitmap.isSet(block);
+      assert.ok(same || marked, `n${q} lacks w_b, unmarked: ${describe(t)}`);
+    }
+  },
+);
