@@ -145,6 +145,9 @@ const sendQueueBytesBase = 128 * 1024 * 1024;
  * sit in the send queue at once: that much is allowed on top of the usual bound, or a large
  * max-buffers drops every resync as "peer too slow" and starts it over, for ever.
  */
+/** MIRRA_SEND_FIRST=0 writes locally before a write's frames leave (A/B runs). */
+const sendFirst = process.env["MIRRA_SEND_FIRST"] !== "0";
+
 /** Blocks per resync request (1 MiB). */
 const resyncRequestBlocks = 256;
 
@@ -522,7 +525,40 @@ export class VolumeHost {
     };
   }
 
+  /**
+   * Data IO held back until this event-loop turn's peer frames have left. A write replicated
+   * over a corked link would otherwise be written here inline (tens of µs on the event loop)
+   * before its frame leaves in the check phase: sending first lets the peers write while we
+   * do. Once one effect waits, every later data IO of the turn waits behind it, in order.
+   */
+  private deferredDiskIo: Effect[] = [];
+
   private execute(effect: Effect): void {
+    const diskIo =
+      effect.type === "diskWrite" || effect.type === "diskRead" || effect.type === "diskFlush";
+    if (!diskIo || !sendFirst) return this.executeNow(effect);
+    if (this.deferredDiskIo.length > 0) {
+      this.deferredDiskIo.push(effect);
+      return;
+    }
+    if (effect.type !== "diskWrite" || !this.anyLinkCorked()) return this.executeNow(effect);
+    this.deferredDiskIo.push(effect);
+    const generation = this.generation;
+    // Scheduled after the links' uncork (setImmediate runs in order): the frames are out.
+    setImmediate(() => {
+      const effects = this.deferredDiskIo;
+      this.deferredDiskIo = [];
+      if (generation !== this.generation) return; // re-attached: the old engine's IO is void
+      for (const e of effects) this.executeNow(e);
+    });
+  }
+
+  private anyLinkCorked(): boolean {
+    for (const link of this.links.values()) if (link.corkedNow) return true;
+    return false;
+  }
+
+  private executeNow(effect: Effect): void {
     const generation = this.generation;
     const current = (): boolean => generation === this.generation;
     switch (effect.type) {

@@ -168,6 +168,11 @@ class Channel {
     for (const m of this.queue.splice(0)) this.onOpenMessage(m);
   }
 
+  /** Frames wait in the socket until this event-loop turn's uncork (setImmediate). */
+  get corkedNow(): boolean {
+    return this.corked;
+  }
+
   send(message: WireMessage): void {
     if (this.closeReason !== undefined) return;
     if (!this.corked) {
@@ -336,6 +341,15 @@ export class PeerLink {
   }
 
   /** Sends a replication message; false (message dropped) when not connected. */
+  /**
+   * Whether frames sent this turn still wait for the turn's uncork. They go out in the check
+   * phase (setImmediate, in order of scheduling), so IO scheduled there after this is true
+   * runs after they left.
+   */
+  get corkedNow(): boolean {
+    return this.channel?.corkedNow ?? false;
+  }
+
   send(message: PeerMessage): boolean {
     if (!this.connected || this.channel === undefined) return false;
     if (message.type === "ping") this.notePing();
