@@ -20,6 +20,7 @@ import { startController, type RunningController } from "../../src/controller/mo
 import { createLogger } from "../../src/io/log.js";
 import { waitFor } from "./daemon_cluster.js";
 import { mirraMain } from "./nbd_helpers.js";
+import { registerSatellites, restCall, viewResources } from "./test_data.js";
 import {
   Prometheus,
   describeAlerts,
@@ -88,28 +89,13 @@ describe(
       }
     }
 
-    async function call(method: string, path: string, body?: unknown): Promise<unknown> {
-      const r = await fetch(`http://${controllerAt}${path}`, {
-        method,
-        ...(body === undefined
-          ? {}
-          : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
-      });
-      const answer = (await r.json()) as unknown;
-      assert.ok(r.status < 400, `${method} ${path}: HTTP ${r.status} ${JSON.stringify(answer)}`);
-      return answer;
-    }
+    const controllerUrl = `http://${controllerAt}`;
+    const call = (method: string, path: string, body?: unknown): Promise<unknown> =>
+      restCall(controllerUrl, method, path, body);
 
     /** True once every replica is UpToDate and Established with both others. */
     async function healthy(): Promise<true | undefined> {
-      const rs = (await call("GET", `/v1/view/resources?resources=${resource}`)) as {
-        volumes: {
-          state?: {
-            disk_state?: string;
-            replication_states?: Record<string, { replication_state: string }>;
-          };
-        }[];
-      }[];
+      const rs = await viewResources(controllerUrl, resource);
       if (rs.length !== 3) return undefined;
       for (const r of rs) {
         const v = r.volumes[0];
@@ -149,21 +135,17 @@ describe(
         satellites: { pollIntervalMs: 250, applyTimeoutMs: 30_000 },
       });
       for (const i of names.keys()) satellites.push(await startSatelliteProcess(i));
-      await call("POST", "/v1/controller/properties", {
-        override_props: { "Mirra/NbdPortBase": String(nbdPortBase) },
-      });
-      for (const [i, name] of names.entries()) {
-        await call("POST", "/v1/nodes", {
+      await registerSatellites(
+        controllerUrl,
+        names.map((name, i) => ({
           name,
-          type: "SATELLITE",
-          net_interfaces: [{ name: "default", address: hosts[i], satellite_port: satellitePort }],
-        });
-        await call("POST", `/v1/nodes/${name}/storage-pools`, {
-          storage_pool_name: "pool",
-          provider_kind: "FILE_THIN",
-          props: { "StorDriver/FileDir": join(dir, "pools", name) },
-        });
-      }
+          address: hosts[i]!,
+          port: satellitePort,
+          poolDir: join(dir, "pools", name),
+        })),
+        "FILE_THIN",
+        nbdPortBase,
+      );
       await call("POST", "/v1/resource-groups", {
         name: "rg3",
         select_filter: { place_count: 3, storage_pool: "pool" },

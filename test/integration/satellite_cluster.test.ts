@@ -18,7 +18,7 @@ import { createLogger } from "../../src/io/log.js";
 import type { SatelliteReport } from "../../src/satellite/protocol.js";
 import { startSatellite, type RunningSatellite } from "../../src/satellite/satellite.js";
 import { must, waitFor } from "./daemon_cluster.js";
-import { restCall, viewResources, type ResourceView } from "./test_data.js";
+import { registerSatellites, restCall, viewResources, type ResourceView } from "./test_data.js";
 
 const quiet = createLogger({ write: () => undefined });
 const hosts = ["127.0.10.11", "127.0.10.12", "127.0.10.13"];
@@ -89,21 +89,17 @@ after(async () => {
 });
 
 test("a spawned place-count-2 volume is applied, UpToDate on both nodes, and serves data", async () => {
-  await call("POST", "/v1/controller/properties", {
-    override_props: { "Mirra/NbdPortBase": String(nbdPortBase) },
-  });
-  for (const [i, name] of names.entries()) {
-    await call("POST", "/v1/nodes", {
+  await registerSatellites(
+    controller.url,
+    names.map((name, i) => ({
       name,
-      type: "SATELLITE",
-      net_interfaces: [{ name: "default", address: hosts[i], satellite_port: satellites[i]!.port }],
-    });
-    await call("POST", `/v1/nodes/${name}/storage-pools`, {
-      storage_pool_name: "pool",
-      provider_kind: "FILE_THIN",
-      props: { "StorDriver/FileDir": join(dir, "pools", name) },
-    });
-  }
+      address: hosts[i]!,
+      port: satellites[i]!.port,
+      poolDir: join(dir, "pools", name),
+    })),
+    "FILE_THIN",
+    nbdPortBase,
+  );
   const nodes = (await call("GET", "/v1/nodes")) as { connection_status: string }[];
   assert.deepEqual(
     nodes.map((n) => n.connection_status),

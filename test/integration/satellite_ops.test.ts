@@ -22,7 +22,13 @@ import { createLogger } from "../../src/io/log.js";
 import { startSatellite, type RunningSatellite } from "../../src/satellite/satellite.js";
 import { must, waitFor } from "./daemon_cluster.js";
 import { describeResult, mirraMain, nbdsh } from "./nbd_helpers.js";
-import { pattern, restCall, viewResources, type ResourceView } from "./test_data.js";
+import {
+  pattern,
+  registerSatellites,
+  restCall,
+  viewResources,
+  type ResourceView,
+} from "./test_data.js";
 
 const quiet = createLogger({ write: () => undefined });
 const hosts = ["127.0.30.1", "127.0.30.2", "127.0.30.3"];
@@ -113,21 +119,17 @@ before(async () => {
         intervalMs: 500,
       }),
     );
-  await call("POST", "/v1/controller/properties", {
-    override_props: { "Mirra/NbdPortBase": String(nbdPortBase) },
-  });
-  for (const [i, name] of names.entries()) {
-    await call("POST", "/v1/nodes", {
+  await registerSatellites(
+    controller.url,
+    names.map((name, i) => ({
       name,
-      type: "SATELLITE",
-      net_interfaces: [{ name: "default", address: hosts[i], satellite_port: satellites[i]!.port }],
-    });
-    await call("POST", `/v1/nodes/${name}/storage-pools`, {
-      storage_pool_name: "pool",
-      provider_kind: "FILE",
-      props: { "StorDriver/FileDir": poolDir(name) },
-    });
-  }
+      address: hosts[i]!,
+      port: satellites[i]!.port,
+      poolDir: poolDir(name),
+    })),
+    "FILE",
+    nbdPortBase,
+  );
   await call("POST", "/v1/resource-groups", {
     name: "rg2",
     select_filter: { place_count: 2, storage_pool: "pool" },

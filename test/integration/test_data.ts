@@ -50,3 +50,38 @@ export interface ResourceView {
 export async function viewResources(baseUrl: string, name: string): Promise<ResourceView[]> {
   return (await restCall(baseUrl, "GET", `/v1/view/resources?resources=${name}`)) as ResourceView[];
 }
+
+/** A satellite to register with the controller, with the directory of its storage pool "pool". */
+export interface SatelliteNode {
+  name: string;
+  address: string;
+  port: number;
+  poolDir: string;
+}
+
+/**
+ * Registers each satellite as a node with a file storage pool named "pool", after setting the
+ * controller's NBD port base (so that the tests' exports do not collide with other tests').
+ */
+export async function registerSatellites(
+  baseUrl: string,
+  nodes: readonly SatelliteNode[],
+  providerKind: "FILE" | "FILE_THIN",
+  nbdPortBase: number,
+): Promise<void> {
+  await restCall(baseUrl, "POST", "/v1/controller/properties", {
+    override_props: { "Mirra/NbdPortBase": String(nbdPortBase) },
+  });
+  for (const n of nodes) {
+    await restCall(baseUrl, "POST", "/v1/nodes", {
+      name: n.name,
+      type: "SATELLITE",
+      net_interfaces: [{ name: "default", address: n.address, satellite_port: n.port }],
+    });
+    await restCall(baseUrl, "POST", `/v1/nodes/${n.name}/storage-pools`, {
+      storage_pool_name: "pool",
+      provider_kind: providerKind,
+      props: { "StorDriver/FileDir": n.poolDir },
+    });
+  }
+}
