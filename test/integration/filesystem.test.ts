@@ -16,6 +16,7 @@ import { after, describe, test } from "node:test";
 
 import { runCommand, startServer, type RunningServer } from "../../src/bench/child.js";
 import { DaemonCluster, MiB, must, waitFor } from "./daemon_cluster.js";
+import { pattern } from "./test_data.js";
 
 async function have(command: string, args: string[]): Promise<boolean> {
   try {
@@ -100,17 +101,6 @@ class MountedExport {
 
 const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 
-/** Deterministic file contents (SHA-256 counter mode), `length` bytes. */
-function contents(seed: string, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  for (let i = 0, at = 0; at < length; i++, at += 32)
-    createHash("sha256")
-      .update(`${seed}:${i}`)
-      .digest()
-      .copy(out, at, 0, Math.min(32, length - at));
-  return out;
-}
-
 const problem = await whyNot();
 
 describe("a filesystem on a replicated volume survives its Primary's SIGKILL", () => {
@@ -143,7 +133,7 @@ describe("a filesystem on a replicated volume survives its Primary's SIGKILL", (
       await mkdir(join(first.mountDir, "data"));
       for (let i = 0; i < 24; i++) {
         const name = join("data", `file-${i}.bin`);
-        const data = contents(`file ${i}`, (16 + 37 * i) * 1024);
+        const data = pattern(`file ${i}`, (16 + 37 * i) * 1024);
         const f = await open(join(first.mountDir, name), "w");
         try {
           await f.write(data);
@@ -160,10 +150,7 @@ describe("a filesystem on a replicated volume survives its Primary's SIGKILL", (
       // More files, not synced: whatever of them reached the volume, the filesystem must be
       // consistent after the crash.
       for (let i = 0; i < 8; i++)
-        await writeFile(
-          join(first.mountDir, `unsynced-${i}.bin`),
-          contents(`late ${i}`, 64 * 1024),
-        );
+        await writeFile(join(first.mountDir, `unsynced-${i}.bin`), pattern(`late ${i}`, 64 * 1024));
       // The Primary dies with the filesystem mounted.
       await c.kill(0);
       await first.tearDown();
