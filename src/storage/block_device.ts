@@ -53,17 +53,6 @@ export interface BlockDevice {
     length: number,
     offsetBytes: number,
   ): NodeJS.ErrnoException | null | false;
-  /**
-   * Optional: a large write that need not stay cached (resync data); may bypass the page
-   * cache. Same contract as write() without FUA.
-   */
-  writeBulk?(
-    buf: Uint8Array,
-    bufOffset: number,
-    length: number,
-    offsetBytes: number,
-    cb: IoCallback,
-  ): void;
   /** Makes every write completed before this call durable. */
   flush(cb: IoCallback): void;
   trim(offsetBytes: number, length: number, fua: boolean, cb: IoCallback): void;
