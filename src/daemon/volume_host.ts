@@ -137,6 +137,12 @@ interface ClientRequest {
   readonly done: ReadCallback;
 }
 
+/** MIRRA_SEND_FIRST=0 writes locally before a write's frames leave (A/B runs). */
+const sendFirst = process.env["MIRRA_SEND_FIRST"] !== "0";
+
+/** Blocks per resync request (1 MiB). */
+const resyncRequestBlocks = 256;
+
 /** The peer links' send-queue bound before the resync window is added (PeerLink's default). */
 const sendQueueBytesBase = 128 * 1024 * 1024;
 
@@ -145,12 +151,6 @@ const sendQueueBytesBase = 128 * 1024 * 1024;
  * sit in the send queue at once: that much is allowed on top of the usual bound, or a large
  * max-buffers drops every resync as "peer too slow" and starts it over, for ever.
  */
-/** MIRRA_SEND_FIRST=0 writes locally before a write's frames leave (A/B runs). */
-const sendFirst = process.env["MIRRA_SEND_FIRST"] !== "0";
-
-/** Blocks per resync request (1 MiB). */
-const resyncRequestBlocks = 256;
-
 export function sendQueueBytesMaxFor(maxBuffers: number): number {
   return sendQueueBytesBase + maxBuffers * 4096;
 }
@@ -350,7 +350,7 @@ export class VolumeHost {
     const nodeId = this.self.nodeId;
     // Resync requests up to 1 MiB, DRBD's BIO size: a source reads and a target writes (with
     // O_DIRECT, see LocalVolume.writeBulk) in large pieces; the rate budget still cuts them.
-    const overrides: Record<string, number> = { resyncRequestBlocks: resyncRequestBlocks };
+    const overrides: Record<string, number> = { resyncRequestBlocks };
     let persisted: PersistedMeta | undefined;
     if (this.spec.disk !== undefined) {
       const metaPath = this.spec.metaDisk === "internal" ? undefined : this.spec.metaDisk.path;

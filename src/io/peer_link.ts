@@ -340,7 +340,6 @@ export class PeerLink {
     this.channel?.close(reason);
   }
 
-  /** Sends a replication message; false (message dropped) when not connected. */
   /**
    * Whether frames sent this turn still wait for the turn's uncork. They go out in the check
    * phase (setImmediate, in order of scheduling), so IO scheduled there after this is true
@@ -350,6 +349,7 @@ export class PeerLink {
     return this.channel?.corkedNow ?? false;
   }
 
+  /** Sends a replication message; false (message dropped) when not connected. */
   send(message: PeerMessage): boolean {
     if (!this.connected || this.channel === undefined) return false;
     if (message.type === "ping") this.notePing();
