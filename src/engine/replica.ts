@@ -75,6 +75,7 @@ import type {
   PeerView,
   PersistedMeta,
   ReplicaView,
+  ReplicationState,
   ResourceConfig,
   Role,
   StateChange,
@@ -1323,11 +1324,7 @@ export class Replica implements ReplicaView {
     }
     // As its target we only clear what the source sent us; a block marked now is one the
     // source lacks, and finishing the resync must not forget it.
-    const target =
-      p.replication === "WFBitMapT" ||
-      p.replication === "SyncTarget" ||
-      p.replication === "PausedSyncT";
-    if (target) p.resyncRedirty.setRange(firstBlock, blockCount);
+    if (takesResync(p.replication)) p.resyncRedirty.setRange(firstBlock, blockCount);
     if (p.bitmap.setRange(firstBlock, blockCount) === 0) return;
     this.persist({ kind: "bitmap", peer: p.peer, firstBlock, blockCount, value: true });
   }
@@ -1751,11 +1748,8 @@ export class Replica implements ReplicaView {
       // it until that round is over (the link is dropped and retried).
       for (const q of this.peers) {
         if (q === p || !q.victimRound || !q.established) continue;
-        const taking =
-          q.replication === "WFBitMapT" ||
-          q.replication === "SyncTarget" ||
-          q.replication === "PausedSyncT";
-        if (taking && !sameLine(q.peerUuids, m.uuids)) return this.dropPeer(p, true);
+        if (takesResync(q.replication) && !sameLine(q.peerUuids, m.uuids))
+          return this.dropPeer(p, true);
       }
     }
     p.decision = `${d.kind}${"full" in d && d.full ? " full" : ""} ${d.row}`;
@@ -3197,11 +3191,7 @@ export class Replica implements ReplicaView {
   private resyncingAsTarget(): boolean {
     if (!this.diskful || this.disk !== "Inconsistent") return false;
     for (const p of this.peers) {
-      const targetish =
-        p.replication === "SyncTarget" ||
-        p.replication === "WFBitMapT" ||
-        p.replication === "PausedSyncT";
-      if (targetish && p.established && p.peerDisk === "UpToDate") return true;
+      if (takesResync(p.replication) && p.established && p.peerDisk === "UpToDate") return true;
     }
     return false;
   }
@@ -3528,6 +3518,11 @@ function sameLine(a: UuidSet | undefined, b: UuidSet): boolean {
   return (
     a.currentUuid === c || a.historyUuids.includes(c) || b.historyUuids.includes(a.currentUuid)
   );
+}
+
+/** We are this peer's resync target: the bitmap exchange, the resync, or waiting our turn. */
+function takesResync(r: ReplicationState): boolean {
+  return r === "WFBitMapT" || r === "SyncTarget" || r === "PausedSyncT";
 }
 
 function overlaps(aFirst: number, aCount: number, bFirst: number, bCount: number): boolean {
