@@ -250,6 +250,7 @@ print(json.dumps(out))
           `--size=${fioSizeBytes}`,
           "--verify=crc32c",
           "--verify_fatal=1",
+          "--verify_state_save=0",
           "--randseed=20240611",
           "--output-format=json",
         ],
