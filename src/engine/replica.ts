@@ -2140,17 +2140,21 @@ export class Replica implements ReplicaView {
    * that stream is still the source's line. A source whose generation descends from the
    * writer's, moved past it (a new Primary elsewhere after the writer was cut off): the
    * writer's later writes are on an abandoned branch and give way to the source's data.
+   * Likewise once the writer is no Primary and the source's line parted from its own (the
+   * other side of a split brain): its writes are that side's changes, which a target of
+   * the source discards, as a split-brain victim does (@SBvd). DRBD's target takes all the
+   * resync data; only an application write of the current Primary beats it.
    */
   private forgetAbandonedStream(p: PeerState): void {
     if (this.appWrittenWriter === -1 || this.appWrittenWriter === p.peer) return;
-    const writer = this.peerStates[this.appWrittenWriter]?.peerUuids;
+    const w = this.peerStates[this.appWrittenWriter];
+    const writer = w?.peerUuids;
     const source = p.peerUuids;
-    if (writer === undefined || source === undefined) return;
-    if (
-      source.currentUuid !== writer.currentUuid &&
-      source.historyUuids.includes(writer.currentUuid)
-    )
-      this.resetAppWritten(-1);
+    if (w === undefined || writer === undefined || source === undefined) return;
+    const descends =
+      source.currentUuid !== writer.currentUuid && source.historyUuids.includes(writer.currentUuid);
+    const parted = w.peerRole !== "Primary" && !sameLine(writer, source);
+    if (descends || parted) this.resetAppWritten(-1);
   }
 
   /** Issues this tick's share of resync (or verify) reads toward `p`. */

@@ -937,3 +937,65 @@ test(
     }
   },
 );
+
+test(
+  "resync: a full-sync target drops the writes of a demoted diskless Primary of the other side of a split (R=4, quorum off)",
+  { skip },
+  () => {
+    // Seed 3200: n1, Inconsistent, follows the diskless Primary n3 while cut off from n0 and
+    // n2; n3's write w_b reaches n1 only (its peer ack tells n1 that n0 and n2 lack it). n0
+    // is promoted on the other side: two Primaries, two lines. Healed, the operator demotes
+    // n3 and n1 takes a full sync from n2 (n0's line). Before, n1 skipped n2's data for the
+    // block (the stream of n3, still connected, wrote it) and kept its bit for n2: it went
+    // UpToDate with the other side's write and resynced it to n2, never to the Primary n0.
+    const block = 0;
+    const t = createTestCluster({
+      nodes: "DDDd",
+      sizeBlocks: 256,
+      engine: { quorum: "off", pingIntTicks: 100, resyncRateKiBps: 40 },
+    });
+    connectAll(t);
+    promote(t, 3);
+    writeBlocks(t, 3, 0, 16);
+    t.admin(1, { type: "invalidate" });
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.disk === "Inconsistent", 200),
+      describe(t),
+    );
+    t.net.partition([1, 3], [0, 2]);
+    assert.ok(
+      t.runUntil(() => {
+        const v = t.node(1).view()!;
+        return v.peer(0)!.connection !== "Connected" && v.peer(2)!.connection !== "Connected";
+      }, 300),
+      describe(t),
+    );
+    const wb = t.write(3, block, 1);
+    const wbId = wb.write!.writeId;
+    waitDone(t, [wb]);
+    assert.equal(payloadWriteId(t.node(1).disk.peekBlock(block), 0, block), wbId);
+    promote(t, 0);
+    writeBlocks(t, 0, 32, 4);
+    demote(t, 3);
+    // n1 meets n2 first (n0 stays apart until n1's round with n2 is over).
+    t.net.heal();
+    t.net.partition([1], [0]);
+    t.net.partition([3], [0]);
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.peer(2)!.replication === "SyncTarget", 300),
+      describe(t),
+    );
+    assert.ok(
+      t.runUntil(() => t.node(1).view()!.disk !== "Inconsistent", 600),
+      describe(t),
+    );
+    assert.equal(
+      payloadWriteId(t.node(1).disk.peekBlock(block), 0, block),
+      payloadWriteId(t.node(2).disk.peekBlock(block), 0, block),
+      `n1 took its source's block: ${describe(t)}`,
+    );
+    assert.ok(!t.node(1).view()!.peer(2)!.bitmap.isSet(block), describe(t));
+    t.net.heal();
+    converge(t);
+  },
+);
