@@ -1,10 +1,12 @@
-//! `node dist/scripts/rtt_floor.js [--count N] [--bytes B]`: the floor under replicated write
+//! `node dist/scripts/rtt_floor.js [--count N] [--bytes B]`: a reference for replicated write
 //! latency on this machine. Two Node.js processes on loopback TCP (Nagle off) pass a B-byte
 //! request (default 4096, one 4 KiB write) and an 8-byte reply back and forth at depth 1, which
 //! is what protocol C adds to every write at the least: the data to the peer and its ack, with
 //! no disk, no engine and no framing. Prints the mean, p50 and p99 round trip in µs (with
 //! `--json`, one JSON object: { meanUs, p50Us, p99Us, count, requestBytes, node }).
-//! A tool that prints figures (BENCH.md), not a test.
+//! Both processes sleep between messages, so each round trip includes waking idle CPUs: on this
+//! project's 2-vCPU VM that is most of it (about 80 µs idle, 13-17 µs with both vCPUs kept
+//! busy by other work). A tool that prints figures (BENCH.md), not a test.
 
 import { fork } from "node:child_process";
 import { createServer, connect, type AddressInfo, type Socket } from "node:net";

@@ -145,10 +145,12 @@ function replicationTargets(report: BenchReport, roundTrip: RoundTrip | undefine
   if (base !== undefined && local !== undefined && roundTrip !== undefined) {
     const floor = local.clatMeanUs + roundTrip.meanUs;
     lines.push(
-      `- floor for a protocol C write at depth 1 here: 1r's ${local.clatMeanUs.toFixed(1)} µs + one ` +
-        `loopback round trip between two Node.js processes (mean ${roundTrip.meanUs.toFixed(1)} µs, ` +
+      `- reference for a protocol C write at depth 1 here: 1r's ${local.clatMeanUs.toFixed(1)} µs + one ` +
+        `loopback round trip between two otherwise idle Node.js processes (mean ${roundTrip.meanUs.toFixed(1)} µs, ` +
         `p50 ${roundTrip.p50Us.toFixed(1)} µs; scripts/rtt_floor.ts) = ${floor.toFixed(1)} µs, ` +
-        `${(floor / base.clatMeanUs).toFixed(2)} × ${report.baseline}`,
+        `${(floor / base.clatMeanUs).toFixed(2)} × ${report.baseline}. Not a hard floor: the round ` +
+        `trip includes waking idle CPUs, which on a virtual machine costs most of it, and a ` +
+        `replicated write finds some of them awake`,
     );
   }
   return lines.length === 0 ? "" : `## Replication targets\n\n${lines.join("\n")}\n`;
