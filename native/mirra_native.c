@@ -28,11 +28,10 @@
  *
  * JS signature: ioBatch(ops: Array<[kind, fd, Uint8Array, bufOffset, length, position]>,
  *                       results: Float64Array, callback()) with kind 0 = read, 1 = write,
- *                       2 = fdatasync, 3 = direct write, 4 = direct read; results[i] = bytes
- *                       done, or -errno.
- * A direct write or read is for an fd opened with O_DIRECT: O_DIRECT needs buffers aligned to
- * the logical block size, which JS memory is not, so the worker copies the data through an
- * aligned bounce buffer (a copy in warm memory, far cheaper than the page-cache copy it saves);
+ *                       2 = fdatasync, 3 = direct write; results[i] = bytes done, or -errno.
+ * A direct write is for an fd opened with O_DIRECT: O_DIRECT needs buffers aligned to the
+ * logical block size, which JS memory is not, so the worker copies the data into an aligned
+ * bounce buffer first (a copy into warm memory, far cheaper than the page-cache copy it saves);
  * position and length must be multiples of 4096.
  *
  * setSendBuffer sets a socket's SO_SNDBUF (Node sets it only for UDP): the NBD server grows a
@@ -147,13 +146,7 @@ static napi_value range_op(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-enum batch_kind {
-  BATCH_READ = 0,
-  BATCH_WRITE = 1,
-  BATCH_FDATASYNC = 2,
-  BATCH_WRITE_DIRECT = 3,
-  BATCH_READ_DIRECT = 4
-};
+enum batch_kind { BATCH_READ = 0, BATCH_WRITE = 1, BATCH_FDATASYNC = 2, BATCH_WRITE_DIRECT = 3 };
 
 typedef struct {
   int kind;
@@ -194,19 +187,19 @@ static int64_t run_op(const batch_op *op) {
   if (op->kind == BATCH_FDATASYNC) return fdatasync(op->fd) == 0 ? 0 : -(int64_t)errno;
   char *data = op->data;
   void *bounce = NULL;
-  int is_read = op->kind == BATCH_READ || op->kind == BATCH_READ_DIRECT;
-  if (op->kind == BATCH_WRITE_DIRECT || op->kind == BATCH_READ_DIRECT) {
+  if (op->kind == BATCH_WRITE_DIRECT) {
     if (op->length % 4096 != 0 || op->position % 4096 != 0) return -(int64_t)EINVAL;
     bounce = bounce_for(op->length > 0 ? op->length : 4096);
     if (bounce == NULL) return -(int64_t)ENOMEM;
-    if (!is_read) memcpy(bounce, op->data, op->length);
+    memcpy(bounce, op->data, op->length);
     data = bounce;
   }
   size_t done = 0;
   int64_t result = 0;
   while (done < op->length) {
-    ssize_t n = is_read ? pread(op->fd, data + done, op->length - done, op->position + done)
-                        : pwrite(op->fd, data + done, op->length - done, op->position + done);
+    ssize_t n = op->kind == BATCH_READ
+                    ? pread(op->fd, data + done, op->length - done, op->position + done)
+                    : pwrite(op->fd, data + done, op->length - done, op->position + done);
     if (n < 0) {
       if (errno == EINTR) continue;
       result = -(int64_t)errno;
@@ -215,8 +208,6 @@ static int64_t run_op(const batch_op *op) {
     if (n == 0) break; /* end of file on read: the caller zero-fills the rest */
     done += (size_t)n;
   }
-  /* A direct read lands in the aligned bounce buffer; what it got goes to the caller's. */
-  if (op->kind == BATCH_READ_DIRECT && result == 0) memcpy(op->data, bounce, done);
   if (bounce != NULL && bounce != kept_bounce) free(bounce);
   return result < 0 ? result : (int64_t)done;
 }
@@ -272,7 +263,7 @@ static napi_value io_batch(napi_env env, napi_callback_info info) {
     napi_status s1 = napi_get_value_int32(env, field, &kind);
     napi_get_element(env, op, 1, &field);
     napi_status s2 = napi_get_value_int32(env, field, &fd);
-    if (s1 != napi_ok || s2 != napi_ok || kind < BATCH_READ || kind > BATCH_READ_DIRECT || fd < 0) {
+    if (s1 != napi_ok || s2 != napi_ok || kind < BATCH_READ || kind > BATCH_WRITE_DIRECT || fd < 0) {
       free(c);
       napi_throw_type_error(env, NULL, "ioBatch: bad op kind or fd");
       return NULL;

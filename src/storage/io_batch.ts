@@ -18,8 +18,6 @@ const KIND_WRITE = 1;
 const KIND_FDATASYNC = 2;
 /** A write on an O_DIRECT descriptor: the addon copies it into an aligned buffer first. */
 const KIND_WRITE_DIRECT = 3;
-/** A read on an O_DIRECT descriptor: the addon reads into an aligned buffer, then copies. */
-const KIND_READ_DIRECT = 4;
 
 type Op = [
   kind: number,
@@ -83,18 +81,6 @@ export class IoBatcher {
     this.push([KIND_WRITE_DIRECT, fd, buf, bufOffset, length, position], cb);
   }
 
-  /** A read on a descriptor opened with O_DIRECT; position and length multiples of 4096. */
-  readDirect(
-    fd: number,
-    buf: Uint8Array,
-    bufOffset: number,
-    length: number,
-    position: number,
-    cb: IoCallback,
-  ): void {
-    this.push([KIND_READ_DIRECT, fd, buf, bufOffset, length, position], cb);
-  }
-
   fdatasync(fd: number, cb: IoCallback): void {
     this.push([KIND_FDATASYNC, fd, null, 0, 0, 0], cb);
   }
@@ -147,11 +133,10 @@ function complete(job: Job, onWritten: () => void): void {
     const r = job.results[i]!;
     const cb = job.callbacks[i]!;
     const write = op[0] === KIND_WRITE || op[0] === KIND_WRITE_DIRECT;
-    const read = op[0] === KIND_READ || op[0] === KIND_READ_DIRECT;
     if (write) onWritten();
     if (r < 0) {
-      cb(errnoError(-r, read ? "pread" : write ? "pwrite" : "fdatasync"));
-    } else if (read && r < op[4]) {
+      cb(errnoError(-r, op[0] === KIND_READ ? "pread" : write ? "pwrite" : "fdatasync"));
+    } else if (op[0] === KIND_READ && r < op[4]) {
       // Past the end of a file that shrank behind our back: the rest reads as zeroes.
       op[2]!.fill(0, op[3] + r, op[3] + op[4]);
       cb(null);

@@ -47,18 +47,6 @@ const nowaitReadBytesMax = 128 * 1024;
 const directAlignBytes = 4096;
 /** Bulk writes below this size stay buffered: O_DIRECT's device round trip costs more. */
 const bulkDirectBytesMin = 32 * 1024;
-/**
- * Any write or read from this size up goes around the page cache too (see directLarge). Buffered, a
- * large write leaves large folios in the page cache (Linux 6.x: ext4, XFS), and every later
- * small write into one walks all of the folio's buffer heads (ext4_block_write_begin), and
- * so does its writeback: after a volume was written in 1 MiB pieces, a 4 KiB write cost 2 to 3
- * times the CPU, most of it there. A device round trip costs a large write little; the price
- * is that reading the range back soon after goes to the disk, not the page cache (like
- * DRBD, whose writes never pass a page cache). Reads this large go around it too: a resync
- * source reads 1 MiB pieces, and a buffered read of data that is not cached is slower than a
- * direct one (readahead in small steps). MIRRA_DIRECT_IO_MIN=0 turns both off.
- */
-const directIoBytesMin = Number(process.env["MIRRA_DIRECT_IO_MIN"] ?? 256 * 1024) || Infinity;
 
 export class LocalVolume implements BlockDevice {
   readonly sizeBytes: number;
@@ -69,10 +57,9 @@ export class LocalVolume implements BlockDevice {
   private readonly isBlockDevice: boolean;
   private fd: number;
   private fdSync: number;
-  /** The same file opened with O_DIRECT for bulk and large IO, or -1 where refused. */
+  /** The same file opened with O_DIRECT for bulk writes (resync), or -1 where refused. */
   private readonly fdDirect: number;
   private closed = false;
-  private directWriteCount = 0;
   /** Try RWF_NOWAIT IO on the event loop first (files only: devices may block in the driver). */
   private readonly tryNowait: boolean;
   private tryNowaitWrite: boolean;
@@ -172,12 +159,6 @@ export class LocalVolume implements BlockDevice {
     offsetBytes: number,
     cb: IoCallback,
   ): void {
-    // A large read (a resync source's 1 MiB) comes from the disk around the page cache: what a
-    // large write left there went around it too, and a buffered read of it would be slower.
-    if (this.directLarge(length, offsetBytes)) {
-      this.batcher!.readDirect(this.fdDirect, buf, bufOffset, length, offsetBytes, cb);
-      return;
-    }
     if (this.tryNowait && native && length <= nowaitReadBytesMax) {
       // Page-cache hit: done without a thread-pool round trip; anything else goes to the pool.
       const n = native.preadNowait(this.fd, buf, bufOffset, length, offsetBytes);
@@ -205,11 +186,6 @@ export class LocalVolume implements BlockDevice {
     fua: boolean,
     cb: IoCallback,
   ): void {
-    if (!fua && this.directLarge(length, offsetBytes)) {
-      this.directWriteCount++;
-      this.batcher!.writeDirect(this.fdDirect, buf, bufOffset, length, offsetBytes, cb);
-      return;
-    }
     if (!fua) {
       const done = this.writeNow(buf, bufOffset, length, offsetBytes);
       if (done !== false) {
@@ -251,28 +227,7 @@ export class LocalVolume implements BlockDevice {
       this.write(buf, bufOffset, length, offsetBytes, false, cb);
       return;
     }
-    this.directWriteCount++;
     this.batcher.writeDirect(this.fdDirect, buf, bufOffset, length, offsetBytes, cb);
-  }
-
-  /** Whether this volume can write around the page cache (tmpfs, for one, cannot). */
-  get directCapable(): boolean {
-    return this.fdDirect >= 0 && this.batcher !== undefined;
-  }
-
-  /** Writes started around the page cache (O_DIRECT) so far: bulk ones and large ones. */
-  get directWrites(): number {
-    return this.directWriteCount;
-  }
-
-  /** Whether IO this large goes around the page cache (O_DIRECT), see directIoBytesMin. */
-  private directLarge(length: number, offsetBytes: number): boolean {
-    return (
-      length >= directIoBytesMin &&
-      this.directCapable &&
-      offsetBytes % directAlignBytes === 0 &&
-      length % directAlignBytes === 0
-    );
   }
 
   /**
@@ -287,7 +242,6 @@ export class LocalVolume implements BlockDevice {
     length: number,
     offsetBytes: number,
   ): NodeJS.ErrnoException | null | false {
-    if (this.directLarge(length, offsetBytes)) return false;
     if (this.tryNowaitWrite && native) {
       const n = native.pwriteNowait(this.fd, buf, bufOffset, length, offsetBytes);
       if (n === length) {
@@ -406,13 +360,13 @@ function isUnsupported(err: NodeJS.ErrnoException): boolean {
 }
 
 /**
- * The backing file opened again with O_DIRECT for bulk and large IO, or -1: tmpfs and some other
+ * The backing file opened again with O_DIRECT for bulk writes, or -1: tmpfs and some other
  * file systems refuse O_DIRECT (EINVAL), and MIRRA_DIRECT_RESYNC=0 turns it off for A/B runs.
  */
 function openDirect(path: string, readOnly: boolean): number {
   if (readOnly || !native || process.env["MIRRA_DIRECT_RESYNC"] === "0") return -1;
   try {
-    return fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_DIRECT);
+    return fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_DIRECT);
   } catch {
     return -1;
   }
