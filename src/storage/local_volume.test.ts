@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LocalVolume } from "./local_volume.js";
 
-const SIZE = 8 * 1024 * 1024;
+const SIZE = 16 * 1024 * 1024;
 let dir: string;
 let volume: LocalVolume;
 
@@ -91,6 +91,19 @@ describe("local volume writes", () => {
       volume.flush((err) => (err ? reject(err) : resolve())),
     );
   });
+});
+
+test("writes longer than one 32 KiB piece land whole, with an odd tail, inline or pooled", async () => {
+  // Buffered writes go to the file in pieces (see writePieceBytes); the pieces must add up.
+  for (const [length, offset] of [
+    [100 * 1024 + 7, 6 * 1024 * 1024 + 5],
+    [32 * 1024 + 1, 7 * 1024 * 1024],
+    [1024 * 1024 + 4096, 8 * 1024 * 1024],
+  ] as const) {
+    const data = block(30 + length, length);
+    await write(data, offset, false);
+    assert.deepEqual(await readBack(offset, length), data, `${length} bytes at ${offset}`);
+  }
 });
 
 describe("bulk writes (resync data)", () => {
