@@ -183,8 +183,8 @@ static void *bounce_for(size_t length) {
   return p;
 }
 
-/* A buffered write of N bytes leaves folios of up to N bytes in the page cache (Linux 6.x,
- * ext4 and XFS), and every later small write into a folio walks all of its buffer heads
+/* A buffered write of N bytes leaves folios of up to N bytes in the page cache (ext4 on
+ * Linux 6.x), and every later small write into a folio walks all of its buffer heads
  * (ext4_block_write_begin), as does its writeback: after a volume was written in 1 MiB
  * pieces, a 4 KiB random write cost 2 to 3 times the CPU. Written in 32 KiB pieces, the
  * folios stay at most 32 KiB, for 32 syscalls per MiB instead of one (128 KiB sequential

@@ -35,7 +35,7 @@ const ZERO_CHUNK_BYTES = 1024 * 1024;
 const inlineWriteBytesMax = Number(process.env["MIRRA_INLINE_WRITE_BYTES_MAX"] ?? 512 * 1024);
 /**
  * Buffered writes go to the file in pieces of at most this size (here and in the addon's
- * batch): the page cache sizes its folios by the write (Linux 6.x, ext4 and XFS), and every
+ * batch): the page cache sizes its folios by the write (ext4 on Linux 6.x), and every
  * later small write into a folio walks all of its buffer heads (ext4_block_write_begin), as
  * does its writeback. After a volume was written in 1 MiB pieces, a 4 KiB random write cost
  * 2 to 3 times the CPU, most of it there. The same size as WRITE_PIECE_BYTES in the addon.
