@@ -24,6 +24,40 @@ function blockWriter(t: Cluster, node: NodeId, block: number): number {
   return id <= 0 ? -1 : t.oracle.writes.get(id)!.node;
 }
 
+/**
+ * Four nodes, quorum off, the diskless n3 Primary. n1, invalidated (Inconsistent), follows
+ * n3 while cut off from n0 and n2, and n3's write w_b of `block` reaches n1 only (its peer
+ * ack tells n1 that n0 and n2 lack it). The partition is still in place on return.
+ */
+function loneWriteOfDisklessPrimary(block: number): { t: Cluster; wbId: number } {
+  const t = createTestCluster({
+    nodes: "DDDd",
+    sizeBlocks: 256,
+    engine: { quorum: "off", pingIntTicks: 100, resyncRateKiBps: 40 },
+  });
+  connectAll(t);
+  promote(t, 3);
+  writeBlocks(t, 3, 0, 16);
+  t.admin(1, { type: "invalidate" });
+  assert.ok(
+    t.runUntil(() => t.node(1).view()!.disk === "Inconsistent", 200),
+    describe(t),
+  );
+  t.net.partition([1, 3], [0, 2]);
+  assert.ok(
+    t.runUntil(() => {
+      const v = t.node(1).view()!;
+      return v.peer(0)!.connection !== "Connected" && v.peer(2)!.connection !== "Connected";
+    }, 300),
+    describe(t),
+  );
+  const wb = t.write(3, block, 1);
+  const wbId = wb.write!.writeId;
+  waitDone(t, [wb]);
+  assert.equal(payloadWriteId(t.node(1).disk.peekBlock(block), 0, block), wbId);
+  return { t, wbId };
+}
+
 test("recovery: primary crash mid-write, torn activity-log write (R=3)", { skip }, () => {
   const t = createTestCluster({ nodes: "DDD", engine: { quorum: "majority" } });
   connectAll(t);
@@ -878,31 +912,7 @@ test(
     // the block as covered: both dropped their bits, and n1 went UpToDate with a block the
     // second source lacks and nobody marks.
     const block = 0;
-    const t = createTestCluster({
-      nodes: "DDDd",
-      sizeBlocks: 256,
-      engine: { quorum: "off", pingIntTicks: 100, resyncRateKiBps: 40 },
-    });
-    connectAll(t);
-    promote(t, 3);
-    writeBlocks(t, 3, 0, 16);
-    t.admin(1, { type: "invalidate" });
-    assert.ok(
-      t.runUntil(() => t.node(1).view()!.disk === "Inconsistent", 200),
-      describe(t),
-    );
-    t.net.partition([1, 3], [0, 2]);
-    assert.ok(
-      t.runUntil(() => {
-        const v = t.node(1).view()!;
-        return v.peer(0)!.connection !== "Connected" && v.peer(2)!.connection !== "Connected";
-      }, 300),
-      describe(t),
-    );
-    const wb = t.write(3, block, 1);
-    const wbId = wb.write!.writeId;
-    waitDone(t, [wb]);
-    assert.equal(payloadWriteId(t.node(1).disk.peekBlock(block), 0, block), wbId);
+    const { t, wbId } = loneWriteOfDisklessPrimary(block);
     t.run(5);
     // n1 meets n0 first (full sync), n2 once it settled with n0 (it waits its turn).
     t.net.heal();
@@ -949,31 +959,7 @@ test(
     // block (the stream of n3, still connected, wrote it) and kept its bit for n2: it went
     // UpToDate with the other side's write and resynced it to n2, never to the Primary n0.
     const block = 0;
-    const t = createTestCluster({
-      nodes: "DDDd",
-      sizeBlocks: 256,
-      engine: { quorum: "off", pingIntTicks: 100, resyncRateKiBps: 40 },
-    });
-    connectAll(t);
-    promote(t, 3);
-    writeBlocks(t, 3, 0, 16);
-    t.admin(1, { type: "invalidate" });
-    assert.ok(
-      t.runUntil(() => t.node(1).view()!.disk === "Inconsistent", 200),
-      describe(t),
-    );
-    t.net.partition([1, 3], [0, 2]);
-    assert.ok(
-      t.runUntil(() => {
-        const v = t.node(1).view()!;
-        return v.peer(0)!.connection !== "Connected" && v.peer(2)!.connection !== "Connected";
-      }, 300),
-      describe(t),
-    );
-    const wb = t.write(3, block, 1);
-    const wbId = wb.write!.writeId;
-    waitDone(t, [wb]);
-    assert.equal(payloadWriteId(t.node(1).disk.peekBlock(block), 0, block), wbId);
+    const { t } = loneWriteOfDisklessPrimary(block);
     promote(t, 0);
     writeBlocks(t, 0, 32, 4);
     demote(t, 3);
