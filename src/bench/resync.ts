@@ -37,6 +37,9 @@ const resyncOptions = {
   "c-max-rate": 4194304,
   "max-buffers": 8192,
 } as const;
+const resyncOptionsText = Object.entries(resyncOptions)
+  .map(([name, value]) => `${name} ${value}`)
+  .join(", ");
 
 export async function measureResync(
   dir: string,
@@ -102,11 +105,7 @@ export function renderResync(f: ResyncFigures): string {
     "| measure | MB/s | |",
     "| --- | ---: | --- |",
     `| raw sequential write (fio, 1 MiB, depth 16, O_DIRECT) | ${f.rawMegabytesPerSecond.toFixed(0)} | \`${f.rawCommandLine}\` |`,
-    `| resync, 2 nodes, ${Object.entries(resyncOptions)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(
-        ", ",
-      )} | ${f.resyncMegabytesPerSecond.toFixed(0)} | ${(f.resyncBytes / 1024 / 1024).toFixed(0)} MiB in ${f.resyncSeconds.toFixed(2)} s |`,
+    `| resync, 2 nodes, ${resyncOptionsText} | ${f.resyncMegabytesPerSecond.toFixed(0)} | ${(f.resyncBytes / 1024 / 1024).toFixed(0)} MiB in ${f.resyncSeconds.toFixed(2)} s |`,
     "",
     `resync / raw: **${f.ratio.toFixed(2)}** (both nodes on this machine's one disk)`,
     "",
