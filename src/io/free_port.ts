@@ -11,25 +11,25 @@ import * as net from "node:net";
 
 const handedOut = new Set<number>();
 let cursor = -1;
+/** ownRange(), read once per process. */
+let range: [number, number] | undefined | null = null;
 
-/** The ports the kernel picks for outgoing connections and `listen(0)`, `[low, high]`. */
-function ephemeralRange(): [number, number] {
+/** The lowest port the kernel picks for outgoing connections and `listen(0)`. */
+function ephemeralLow(): number {
   try {
-    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
-      .trim()
-      .split(/\s+/)
-      .map(Number);
-    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+    const low = Number(
+      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0],
+    );
+    if (Number.isInteger(low)) return low;
   } catch {
     // not Linux, or /proc is hidden: assume the IANA range
   }
-  return [49152, 65535];
+  return 49152;
 }
 
 /** The range we choose from: up to 12,000 ports just below the ephemeral range. */
 function ownRange(): [number, number] | undefined {
-  const [low] = ephemeralRange();
-  const high = low - 1;
+  const high = ephemeralLow() - 1;
   const from = Math.max(10000, high - 12000);
   return high - from >= 1000 ? [from, high] : undefined;
 }
@@ -57,7 +57,7 @@ function osPick(): Promise<number> {
 
 /** A TCP port on 127.0.0.1 that is free now and that this process has not handed out before. */
 export async function freePort(): Promise<number> {
-  const range = ownRange();
+  if (range === null) range = ownRange();
   if (range !== undefined) {
     const [from, to] = range;
     const span = to - from + 1;
