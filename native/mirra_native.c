@@ -188,7 +188,8 @@ static void *bounce_for(size_t length) {
  * (ext4_block_write_begin), as does its writeback: after a volume was written in 1 MiB
  * pieces, a 4 KiB random write cost 2 to 3 times the CPU. Written in 32 KiB pieces, the
  * folios stay at most 32 KiB, for 32 syscalls per MiB instead of one (128 KiB sequential
- * writes kept their speed; 16 KiB pieces cost them 10%). Keep in step with local_volume.ts. */
+ * writes kept their speed; 16 KiB pieces cost them 10%). Exported as writePieceBytes for the
+ * inline writes of local_volume.ts. */
 #define WRITE_PIECE_BYTES (32u << 10)
 
 static int64_t run_op(const batch_op *op) {
@@ -424,6 +425,8 @@ static napi_value spin_readable(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_uint32(env, WRITE_PIECE_BYTES, &fn);
+  napi_set_named_property(env, exports, "writePieceBytes", fn);
   napi_create_function(env, "spinReadable", NAPI_AUTO_LENGTH, spin_readable, NULL, &fn);
   napi_set_named_property(env, exports, "spinReadable", fn);
   napi_create_function(env, "setSendBuffer", NAPI_AUTO_LENGTH, set_send_buffer, NULL, &fn);

@@ -38,9 +38,9 @@ const inlineWriteBytesMax = Number(process.env["MIRRA_INLINE_WRITE_BYTES_MAX"] ?
  * batch): the page cache sizes its folios by the write (ext4 on Linux 6.x), and every
  * later small write into a folio walks all of its buffer heads (ext4_block_write_begin), as
  * does its writeback. After a volume was written in 1 MiB pieces, a 4 KiB random write cost
- * 2 to 3 times the CPU, most of it there. The same size as WRITE_PIECE_BYTES in the addon.
+ * 2 to 3 times the CPU, most of it there. The addon's batch uses the same size and says it.
  */
-const writePieceBytes = 32 * 1024;
+const writePieceBytes = native?.writePieceBytes ?? 32 * 1024;
 /** An inline write slower than this backs off to the thread pool (1 ms). */
 const INLINE_WRITE_SLOW_NS = 1_000_000n;
 /** From this size up, an inline write counts its thread's voluntary context switches. */

@@ -30,6 +30,8 @@ interface NativeBinding {
     results: Float64Array,
     cb: () => void,
   ): void;
+  /** The largest piece a buffered write goes to the file in (see local_volume.ts). */
+  writePieceBytes?: number;
   /** The calling thread's voluntary context switches so far (getrusage), or -1. */
   threadVoluntarySwitches?(): number;
   rangeOp(
