@@ -34,6 +34,8 @@
  * bounce buffer first (a copy into warm memory, far cheaper than the page-cache copy it saves);
  * position and length must be multiples of 4096.
  *
+ * A direct write whose data is already 4096-aligned (alignedBuffer) skips the bounce copy.
+ *
  * setSendBuffer sets a socket's SO_SNDBUF (Node sets it only for UDP): the NBD server grows a
  * Unix socket's buffer when a burst of read replies does not fit in the default ~208 KiB.
  *
@@ -196,12 +198,15 @@ static int64_t run_op(const batch_op *op) {
   if (op->kind == BATCH_FDATASYNC) return fdatasync(op->fd) == 0 ? 0 : -(int64_t)errno;
   char *data = op->data;
   void *bounce = NULL;
-  if (op->kind == BATCH_WRITE_DIRECT) {
+  /* Data already page-aligned (a buffer from alignedBuffer) goes to the disk as it is. */
+  if (op->kind == BATCH_WRITE_DIRECT && ((uintptr_t)op->data & 4095u) != 0) {
     if (op->length % 4096 != 0 || op->position % 4096 != 0) return -(int64_t)EINVAL;
     bounce = bounce_for(op->length > 0 ? op->length : 4096);
     if (bounce == NULL) return -(int64_t)ENOMEM;
     memcpy(bounce, op->data, op->length);
     data = bounce;
+  } else if (op->kind == BATCH_WRITE_DIRECT) {
+    if (op->length % 4096 != 0 || op->position % 4096 != 0) return -(int64_t)EINVAL;
   }
   size_t done = 0;
   int64_t result = 0;
@@ -222,6 +227,39 @@ static int64_t run_op(const batch_op *op) {
   }
   if (bounce != NULL && bounce != kept_bounce) free(bounce);
   return result < 0 ? result : (int64_t)done;
+}
+
+static void free_aligned(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* alignedBuffer(bytes) -> an ArrayBuffer whose memory starts on a 4096-byte boundary, freed
+ * when it is collected: received resync data lands in it and goes to an O_DIRECT write
+ * without a bounce copy. Throws RangeError for sizes outside 1..1 GiB. */
+static napi_value aligned_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t bytes = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int64(env, argv[0], &bytes) != napi_ok || bytes <= 0 ||
+      bytes > ((int64_t)1 << 30)) {
+    napi_throw_range_error(env, NULL, "alignedBuffer(bytes): bytes must be 1..1 GiB");
+    return NULL;
+  }
+  void *p = NULL;
+  if (posix_memalign(&p, 4096, (size_t)bytes) != 0) {
+    napi_throw_error(env, "ENOMEM", "alignedBuffer: out of memory");
+    return NULL;
+  }
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, p, (size_t)bytes, free_aligned, NULL, &ab) != napi_ok) {
+    free(p);
+    napi_throw_error(env, NULL, "alignedBuffer: cannot wrap the memory");
+    return NULL;
+  }
+  return ab;
 }
 
 static void batch_execute(napi_env env, void *data) {
@@ -434,6 +472,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_create_function(env, "threadVoluntarySwitches", NAPI_AUTO_LENGTH,
                        thread_voluntary_switches, NULL, &fn);
   napi_set_named_property(env, exports, "threadVoluntarySwitches", fn);
+  napi_create_function(env, "alignedBuffer", NAPI_AUTO_LENGTH, aligned_buffer, NULL, &fn);
+  napi_set_named_property(env, exports, "alignedBuffer", fn);
   napi_create_function(env, "ioBatch", NAPI_AUTO_LENGTH, io_batch, NULL, &fn);
   napi_set_named_property(env, exports, "ioBatch", fn);
   napi_create_function(env, "preadNowait", NAPI_AUTO_LENGTH, pread_nowait, NULL, &fn);

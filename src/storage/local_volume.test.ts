@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalVolume } from "./local_volume.js";
+import { native } from "./native.js";
 
 const SIZE = 16 * 1024 * 1024;
 let dir: string;
@@ -133,6 +134,18 @@ describe("bulk writes (resync data)", () => {
       ),
       block(2, 256 * 1024),
     );
+  });
+
+  test("page-aligned memory goes to the disk as it is, and lands right", async (t) => {
+    const aligned = native?.alignedBuffer;
+    if (aligned === undefined) return t.skip("the native addon is not built");
+    const offset = 4 * 1024 * 1024;
+    const memory = Buffer.from(aligned(1024 * 1024 + 8192));
+    // A page-aligned view inside the aligned memory, as a received resync reply's data is.
+    memory.set(block(5, 1024 * 1024), 4096);
+    await writeBulk(memory, 4096, 1024 * 1024, offset);
+    assert.deepEqual(await readBack(offset, 1024 * 1024), block(5, 1024 * 1024));
+    assert.throws(() => aligned(0), RangeError);
   });
 
   test("small or unaligned bulk writes are ordinary writes", async () => {

@@ -9,6 +9,8 @@ export const RangeOp = { punchHole: 0, zeroRange: 1, blkDiscard: 2, blkZeroOut: 
 export type RangeOpCode = (typeof RangeOp)[keyof typeof RangeOp];
 
 interface NativeBinding {
+  /** Memory that starts on a 4096-byte boundary (for O_DIRECT without a bounce copy). */
+  alignedBuffer?(bytes: number): ArrayBuffer;
   /** Synchronous RWF_NOWAIT IO: bytes done, or -errno (-EAGAIN when it would block). */
   preadNowait(
     fd: number,
