@@ -283,6 +283,83 @@ function feedHostile(chunks: readonly Uint8Array[]): void {
   }
 }
 
+/**
+ * Parses `stream` the way a socket that reads into buffers we choose does: into the parser's
+ * payload window when one is open, else into a scratch chunk reused until a frame keeps a
+ * view of it. Each read takes at most the next cut.
+ */
+function parseLikeSocket(
+  stream: Uint8Array,
+  cuts: readonly number[],
+  windowMin: number,
+  chunkBytes: number,
+): WireMessage[] {
+  const out: WireMessage[] = [];
+  const parser = new FrameParser((m) => out.push(m));
+  let scratch = new Uint8Array(chunkBytes);
+  let at = 0;
+  for (let i = 0; at < stream.length; i++) {
+    const window = parser.payloadWindow(windowMin);
+    if (window === undefined && parser.takeKept()) scratch = new Uint8Array(chunkBytes);
+    const into = window ?? scratch;
+    const n = Math.min(cuts[i % cuts.length]!, into.length, stream.length - at);
+    into.set(stream.subarray(at, at + n));
+    at += n;
+    if (window !== undefined) parser.filled(n);
+    else parser.push(scratch.subarray(0, n));
+  }
+  assert.equal(parser.bufferedBytes, 0, "nothing left over");
+  return out;
+}
+
+test("wire: reads into payload windows and a reused chunk parse the same as fresh chunks", () => {
+  fc.assert(
+    fc.property(
+      fc.array(anyMessage, { minLength: 1, maxLength: 6 }),
+      fc.array(fc.integer({ min: 1, max: 9000 }), { minLength: 1, maxLength: 30 }),
+      fc.integer({ min: 1, max: 5000 }),
+      fc.integer({ min: 64, max: 20000 }),
+      (msgs, cuts, windowMin, chunkBytes) => {
+        const stream = concat(msgs.map(encodeFrame));
+        assert.deepStrictEqual(
+          parseLikeSocket(stream, cuts, windowMin, chunkBytes),
+          structuredClone(msgs),
+        );
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+test("wire: a payload window is the missing rest of the payload, and only that", () => {
+  const msg: WireMessage = {
+    type: "resyncReply",
+    block: 8,
+    ok: true,
+    data: new Uint8Array(65536).fill(3),
+  };
+  const frame = encodeFrame(msg);
+  const out: WireMessage[] = [];
+  const parser = new FrameParser((m) => out.push(m));
+  assert.equal(parser.payloadWindow(1), undefined, "no payload being gathered");
+  parser.push(frame.subarray(0, 1000));
+  const window = parser.payloadWindow(1)!;
+  assert.equal(window.length, frame.length - 1000);
+  assert.equal(parser.payloadWindow(window.length + 1), undefined, "less missing than asked");
+  window.set(frame.subarray(1000, 5000));
+  parser.filled(4000);
+  assert.equal(parser.payloadWindow(1)!.length, frame.length - 5000);
+  assert.throws(() => parser.filled(frame.length), /filled within the window/);
+  parser.push(frame.subarray(5000));
+  assert.deepStrictEqual(out, [structuredClone(msg)]);
+  assert.equal(parser.takeKept(), false, "a gathered payload keeps no chunk");
+  parser.push(encodeFrame(msg));
+  assert.equal(parser.takeKept(), true, "a frame decoded in place keeps its chunk");
+  assert.equal(parser.takeKept(), false, "and the flag resets");
+  parser.push(encodeFrame({ type: "ping", seq: 1 }));
+  assert.equal(parser.takeKept(), false, "a frame without block data keeps nothing");
+});
+
 test("wire fuzz: random bytes raise only ProtocolError", () => {
   fc.assert(
     fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }), feedHostile),

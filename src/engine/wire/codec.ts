@@ -549,6 +549,23 @@ export function decodePayload(code: number, payload: Uint8Array): WireMessage {
   return out as unknown as WireMessage;
 }
 
+/**
+ * Codes of the messages whose decoded block data is a view of the payload they were decoded
+ * from (every other field is copied out): only these keep a receive buffer alive.
+ */
+const codesKeepingPayload = new Set(
+  [...specByCode.values()]
+    .filter((spec) =>
+      spec.fields.some((f) => f.type.kind === "blocks" || f.type.kind === "optBlocks"),
+    )
+    .map((spec) => spec.code),
+);
+
+/** Whether a message decoded in place keeps a view of its payload (see codesKeepingPayload). */
+export function decodedKeepsPayload(code: number): boolean {
+  return codesKeepingPayload.has(code);
+}
+
 export interface FrameHeader {
   readonly code: number;
   readonly flags: number;
