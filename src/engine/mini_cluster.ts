@@ -110,6 +110,8 @@ export class MiniCluster {
       case "stateChanged":
         this.log.push(`${id}: ${JSON.stringify(e.change)}`);
         return;
+      case "dataDone":
+        return;
     }
   }
 

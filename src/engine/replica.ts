@@ -2261,7 +2261,13 @@ export class Replica implements ReplicaView {
   private onResyncReply(p: PeerState, m: Extract<PeerMessage, { type: "resyncReply" }>): void {
     if (p.replication !== "SyncTarget" || !m.ok || m.data === undefined) return;
     const count = m.data.length / blockSizeBytes;
-    const group: ResyncGroup = { peer: p.peer, block: m.block, blockCount: count, pending: 0 };
+    const group: ResyncGroup = {
+      peer: p.peer,
+      block: m.block,
+      blockCount: count,
+      data: m.data,
+      pending: 0,
+    };
     // Blocks the Primary's stream reached are newer than resync data from a node that may
     // lag behind that stream. The Primary itself never sends stale resync data (its reads are
     // ordered with its writes), so its data is always taken.
@@ -2348,6 +2354,8 @@ export class Replica implements ReplicaView {
     // skip those blocks.
     if (!p.peerCrashedPrimary) this.syncCovered?.setRange(g.block, g.blockCount);
     this.send(p.peer, { type: "resyncAck", block: g.block, blockCount: g.blockCount });
+    // Every part was written (or skipped): nothing here refers to the data any more.
+    this.emit({ type: "dataDone", data: g.data });
   }
 
   /** Target side: the source's data reached these blocks; keep bits the source lacks. */

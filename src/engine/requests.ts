@@ -118,6 +118,8 @@ export interface ResyncGroup {
   readonly peer: NodeId;
   readonly block: number;
   readonly blockCount: number;
+  /** The reply's block data, which the parts' writes take views of. */
+  readonly data: Uint8Array;
   pending: number;
 }
 

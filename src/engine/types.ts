@@ -321,7 +321,14 @@ export type Effect =
       /** DRBD's error string, e.g. "No quorum", "Multiple primaries not allowed by config". */
       readonly error?: string;
     }
-  | { readonly type: "stateChanged"; readonly change: StateChange };
+  | { readonly type: "stateChanged"; readonly change: StateChange }
+  /**
+   * The engine holds no reference to `data` (block data of a message it received) any more,
+   * and never will: the shell may reuse the buffer it was received into. Emitted for resync
+   * replies once all their writes completed; data the engine drops otherwise is not
+   * announced (the shell leaves such buffers to the garbage collector).
+   */
+  | { readonly type: "dataDone"; readonly data: Uint8Array };
 
 export type StateChange =
   | { readonly kind: "role"; readonly role: Role }

@@ -422,6 +422,11 @@ export class Cluster {
         admin.error = effect.error;
         return;
       }
+      case "dataDone":
+        // The engine says it is done with this data: a real shell reuses the buffer for the
+        // next frame, so overwrite it. Any later use of it shows up as corrupt data.
+        effect.data.fill(0xdd);
+        return;
       case "stateChanged":
         if (effect.change.kind === "splitBrain") {
           const { peer, resolution } = effect.change;

@@ -100,6 +100,8 @@ export function describeEffect(f: Effect): string {
       return `completeRequest #${f.requestId} ${f.ok ? "ok" : `error ${f.error}`}`;
     case "adminCompleted":
       return `adminCompleted #${f.commandId} ${f.ok ? "ok" : `error "${f.error}"`}`;
+    case "dataDone":
+      return `dataDone ${f.data.length} bytes`;
     case "stateChanged": {
       const { kind, ...rest } = f.change;
       return `stateChanged ${kind} ${Object.entries(rest)
