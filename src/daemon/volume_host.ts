@@ -54,6 +54,8 @@ import {
   type ResourceFile,
 } from "../config/resource_file.js";
 import { MetadataStore, type MetadataWriteCounters } from "./metadata_store.js";
+import { BufferPool } from "../io/buffer_pool.js";
+import { native } from "../storage/native.js";
 import { VolumeIoCounters, type HistogramSnapshot } from "../metrics/io_counters.js";
 
 export type ReadCallback = (err: NodeJS.ErrnoException | null, data?: Uint8Array) => void;
@@ -142,6 +144,24 @@ const sendFirst = process.env["MIRRA_SEND_FIRST"] !== "0";
 
 /** Blocks per resync request (1 MiB). */
 const resyncRequestBlocks = 256;
+
+/**
+ * Resync-sized reads (a source's 1 MiB), shared by this process's volumes: back in the pool
+ * once the socket sent them (see io/buffer_pool.ts).
+ */
+const bulkReadPool = new BufferPool(resyncRequestBlocks * 4096, 32);
+/**
+ * Received resync replies (1 MiB of data and its fields), in page-aligned memory where the
+ * addon provides it, so the data goes to the O_DIRECT write uncopied; back in the pool when
+ * the engine says it is done with the data ("dataDone").
+ */
+const resyncReceivePool = new BufferPool(
+  resyncRequestBlocks * 4096 + 2 * 4096,
+  32,
+  native?.alignedBuffer !== undefined
+    ? (bytes) => Buffer.from(native!.alignedBuffer!(bytes))
+    : undefined,
+);
 
 /** The peer links' send-queue bound before the resync window is added (PeerLink's default). */
 const sendQueueBytesBase = 128 * 1024 * 1024;
@@ -452,6 +472,7 @@ export class VolumeHost {
       sendQueueBytesMax: sendQueueBytesMaxFor(
         this.file.engineOptions.maxBuffers ?? optionsDefault.maxBuffers,
       ),
+      payloadPool: resyncReceivePool,
       logger: this.log,
     };
   }
@@ -566,7 +587,10 @@ export class VolumeHost {
         const disk = this.disk;
         assert(disk !== null, "diskRead on a diskless volume");
         // Not zero-filled: a read fills all of it (a short one is zero-filled) or fails.
-        const buf = Buffer.allocUnsafe(effect.lengthBytes);
+        const buf =
+          effect.lengthBytes === bulkReadPool.bytes
+            ? bulkReadPool.take()
+            : Buffer.allocUnsafe(effect.lengthBytes);
         this.diskReadBytes += effect.lengthBytes;
         this.diskPending++;
         disk.read(buf, 0, effect.lengthBytes, effect.offsetBytes, (err) => {
@@ -606,10 +630,16 @@ export class VolumeHost {
         });
         return;
       }
-      case "send":
-        if (this.links.get(effect.to)?.send(effect.message) === true)
-          this.peerCounters.get(effect.to)?.count(effect.message, true);
+      case "send": {
+        const m = effect.message;
+        // A resync (or diskless read) reply carries the pooled buffer its read filled; the
+        // engine keeps no reference to it, so it goes back once the socket is done with it.
+        const pooled = "data" in m && m.data !== undefined && bulkReadPool.owns(m.data);
+        const onSent = pooled ? () => bulkReadPool.give(m.data!) : undefined;
+        if (this.links.get(effect.to)?.send(m, onSent) === true)
+          this.peerCounters.get(effect.to)?.count(m, true);
         return;
+      }
       case "connectPeer":
         this.wantPeer(effect.peer);
         return;
@@ -633,6 +663,9 @@ export class VolumeHost {
         );
         return;
       }
+      case "dataDone":
+        resyncReceivePool.give(effect.data);
+        return;
       case "stateChanged": {
         const change = effect.change;
         // The NBD export reports the new size to clients that connect from now on.

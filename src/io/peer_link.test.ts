@@ -5,7 +5,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createLogger, type Logger } from "./log.js";
-import { PeerLink, PeerListener, type PeerLinkOptions } from "./peer_link.js";
+import * as net from "node:net";
+import { BufferPool } from "./buffer_pool.js";
+import { PeerLink, PeerListener, readIntoOwnBuffers, type PeerLinkOptions } from "./peer_link.js";
+import { native } from "../storage/native.js";
 import type { PeerMessage } from "../engine/types.js";
 
 interface Recorder {
@@ -314,6 +317,120 @@ test("peer link: keepalive and engine pings time the round trip", async () => {
       rb.messages.some((m) => m.type === "ping"),
       "the pings reach the peer's owner",
     );
+  } finally {
+    dialer.close();
+    accepted.close();
+    await listener.close();
+  }
+});
+
+test("peer link: sockets read into our buffers, accepted and dialed alike, and still see the end", async () => {
+  const server = net.createServer();
+  const accepted: net.Socket[] = [];
+  const got = { server: [] as number[], client: [] as number[] };
+  const ended = { server: false, client: false };
+  const install = (s: net.Socket, into: number[], side: "server" | "client"): void => {
+    const buf = new Uint8Array(7);
+    assert.ok(
+      readIntoOwnBuffers(
+        s,
+        () => buf,
+        (n, b) => {
+          assert.equal(b, buf);
+          into.push(...b.subarray(0, n));
+        },
+      ),
+      `${side} socket reads into our buffers on Node ${process.version}`,
+    );
+    s.on("close", () => (ended[side] = true));
+  };
+  server.on("connection", (s: net.Socket) => {
+    accepted.push(s);
+    install(s, got.server, "server");
+    s.write(Buffer.from([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  const client = net.connect({ host: "127.0.0.1", port });
+  install(client, got.client, "client");
+  try {
+    await new Promise<void>((r) => client.once("connect", () => r()));
+    client.write(Buffer.from(Array.from({ length: 20 }, (_, i) => i)));
+    await until("both sides read", () => got.server.length === 20 && got.client.length === 10);
+    assert.deepEqual(
+      got.server,
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+    assert.deepEqual(got.client, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    client.end();
+    await until("both sides closed", () => ended.server && ended.client);
+  } finally {
+    client.destroy();
+    for (const s of accepted) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test("peer link: large resync replies land in the payload pool, data page-aligned, both ways", async () => {
+  const listener = await PeerListener.listen({ host: "127.0.0.1", port: 0 });
+  const aligned = native?.alignedBuffer;
+  const pool = new BufferPool(
+    (1 << 20) + 8192,
+    8,
+    aligned !== undefined ? (n) => Buffer.from(aligned(n)) : undefined,
+  );
+  const { a, b } = pair("s3cret", "s3cret");
+  const ra = recorder();
+  const rb = recorder();
+  const accepted = listener.accept({ ...b, payloadPool: pool }, rb);
+  const dialer = PeerLink.dial(
+    { host: "127.0.0.1", port: listener.port },
+    { ...a, payloadPool: pool },
+    ra,
+  );
+  const frames = 12;
+  const reply = (i: number): PeerMessage => ({
+    type: "resyncReply",
+    block: i * 256,
+    ok: true,
+    data: new Uint8Array(1 << 20).fill(i + 1),
+  });
+  const small = (i: number): PeerMessage => ({
+    type: "data",
+    seq: i + 1,
+    epoch: 1,
+    firstBlock: i,
+    data: new Uint8Array(4096).fill(200 + i),
+    ack: "write",
+  });
+  try {
+    await until("both connected", () => dialer.isConnected && accepted.isConnected);
+    for (let i = 0; i < frames; i++) {
+      dialer.send(reply(i));
+      dialer.send(small(i));
+      accepted.send(reply(i));
+      accepted.send(small(i));
+    }
+    const all = (r: Recorder): boolean => r.messages.length === 2 * frames;
+    await until("every frame both ways", () => all(ra) && all(rb), 20000);
+    for (const r of [ra, rb]) {
+      for (let i = 0; i < frames; i++) {
+        const big = r.messages[2 * i]!;
+        const tiny = r.messages[2 * i + 1]!;
+        assert.ok(big.type === "resyncReply" && big.data !== undefined);
+        assert.equal(big.block, i * 256);
+        assert.ok(
+          big.data.every((x) => x === i + 1),
+          `reply ${i} intact`,
+        );
+        assert.ok(pool.owns(big.data), "received into the pool");
+        if (aligned !== undefined) assert.equal(big.data.byteOffset % 4096, 0, "data page-aligned");
+        assert.ok(tiny.type === "data" && tiny.data.every((x) => x === 200 + i), `data ${i}`);
+        assert.ok(!pool.owns(tiny.data), "small frames use no pool buffer");
+        pool.give(big.data);
+      }
+    }
+    assert.equal(pool.idleCount, 8, "given back, up to the idle bound");
   } finally {
     dialer.close();
     accepted.close();

@@ -33,6 +33,8 @@ import { MirraError, ProtocolError } from "../stdx/errors.js";
 import { assert } from "../stdx/assert.js";
 import { createLogger, type Logger } from "./log.js";
 import { Histogram, rttBucketsSeconds } from "../metrics/io_counters.js";
+import { specByName } from "../engine/wire/schema.js";
+import type { BufferPool } from "./buffer_pool.js";
 import type { PeerMessage } from "../engine/types.js";
 import {
   FrameParser,
@@ -76,6 +78,11 @@ export interface PeerLinkOptions extends HandshakeExpectation {
    * @default 134217728 (128 MiB)
    */
   readonly sendQueueBytesMax?: number;
+  /**
+   * Buffers large resync replies are received into; the owner gives each back when the
+   * engine says it is done with the data (the "dataDone" effect). Absent: fresh memory.
+   */
+  readonly payloadPool?: BufferPool;
   readonly logger?: Logger;
 }
 
@@ -102,6 +109,11 @@ class Channel {
   private corked = false;
   private sendQueueBytesMax = Number.MAX_SAFE_INTEGER;
   private closeReason: string | undefined;
+  /** The read buffers handed to the socket (see nextReadBuffer). */
+  private window: Uint8Array | undefined;
+  private scratch: Buffer | undefined;
+  /** Where large resync replies are received (see payloadBuffer); set by the link. */
+  payloadPool: BufferPool | undefined;
   onOpenMessage: (m: WireMessage) => void = () => {};
   onClose: (reason: string) => void = () => {};
   lastReceiveMs = Date.now();
@@ -113,21 +125,73 @@ class Channel {
     socket.setNoDelay(true);
     this.parser = new FrameParser(
       (m) => this.receive(m),
-      (bytes) => Buffer.allocUnsafe(bytes),
+      (bytes, code) => this.payloadBuffer(bytes, code),
     );
     this.parser.limitPayload(handshakePayloadBytesMax);
-    socket.on("data", (chunk: Buffer) => {
-      this.lastReceiveMs = Date.now();
-      try {
-        this.parser.push(chunk);
-      } catch (err) {
-        if (!(err instanceof ProtocolError)) throw err;
-        this.log.warn("peer protocol error", { error: err.message });
-        this.close(`protocol error: ${err.message}`);
-      }
-    });
+    const ownReads =
+      !(socket instanceof tls.TLSSocket) &&
+      readIntoOwnBuffers(
+        socket,
+        () => this.nextReadBuffer(),
+        (bytes, buf) => this.onRead(bytes, buf),
+      );
+    if (!ownReads)
+      socket.on("data", (chunk: Buffer) => {
+        this.lastReceiveMs = Date.now();
+        this.take(() => this.parser.push(chunk));
+      });
     socket.on("error", (err) => this.close(err.message));
     socket.on("close", () => this.close("connection closed by peer"));
+  }
+
+  /**
+   * Memory for a payload that spans socket reads. A large resync reply's comes from
+   * `payloadPool`, placed to end on a page boundary: its block data (the last field, whole
+   * pages) then starts on one, and in page-aligned pool memory goes to an O_DIRECT write
+   * without a copy. The owner gives it back when the engine is done with the data.
+   */
+  private payloadBuffer(bytes: number, code: number): Uint8Array {
+    const pool = this.payloadPool;
+    if (
+      pool === undefined ||
+      code !== resyncReplyCode ||
+      bytes < inPlaceReadBytesMin ||
+      bytes + pageBytes > pool.bytes
+    )
+      return Buffer.allocUnsafe(bytes);
+    const end = Math.ceil(bytes / pageBytes) * pageBytes;
+    return pool.take().subarray(end - bytes, end);
+  }
+
+  /** Runs a parser step; a malformed frame closes the connection. */
+  private take(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.log.warn("peer protocol error", { error: err.message });
+      this.close(`protocol error: ${err.message}`);
+    }
+  }
+
+  /**
+   * Where the socket reads next: into the payload being gathered (a resync frame's 1 MiB
+   * lands in place, not copied out of 64 KiB chunks), else into the scratch chunk, which is
+   * reused until a frame decoded from it keeps a view of it (block data).
+   */
+  private nextReadBuffer(): Uint8Array {
+    this.window = this.parser.payloadWindow(inPlaceReadBytesMin);
+    if (this.window !== undefined) return this.window;
+    if (this.scratch === undefined || this.parser.takeKept())
+      this.scratch = Buffer.allocUnsafeSlow(readChunkBytes);
+    return this.scratch;
+  }
+
+  private onRead(bytes: number, buf: Uint8Array): void {
+    this.lastReceiveMs = Date.now();
+    if (this.closeReason !== undefined) return;
+    if (buf === this.window) this.take(() => this.parser.filled(bytes));
+    else this.take(() => this.parser.push(buf.subarray(0, bytes)));
   }
 
   private receive(m: WireMessage): void {
@@ -173,8 +237,13 @@ class Channel {
     return this.corked;
   }
 
-  send(message: WireMessage): void {
-    if (this.closeReason !== undefined) return;
+  /**
+   * Queues a frame; false when the channel is closed (nothing queued). `onSent` runs once
+   * the socket is done with the frame's block data (written to the kernel, or dropped with
+   * the connection), after which the caller may reuse that buffer.
+   */
+  send(message: WireMessage, onSent?: () => void): boolean {
+    if (this.closeReason !== undefined) return false;
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
@@ -183,13 +252,18 @@ class Channel {
         this.socket.uncork();
       });
     }
-    for (const part of encodeFrameParts(message)) this.socket.write(part);
+    const parts = encodeFrameParts(message);
+    const last = parts.length - 1;
+    for (let i = 0; i < last; i++) this.socket.write(parts[i]!);
+    if (onSent === undefined) this.socket.write(parts[last]!);
+    else this.socket.write(parts[last]!, () => onSent());
     if (this.socket.writableLength > this.sendQueueBytesMax) {
       this.log.warn("peer too slow: send queue full, disconnecting", {
         queuedBytes: this.socket.writableLength,
       });
       this.close(`send queue above ${this.sendQueueBytesMax} bytes`);
     }
+    return true;
   }
 
   close(reason: string): void {
@@ -349,12 +423,14 @@ export class PeerLink {
     return this.channel?.corkedNow ?? false;
   }
 
-  /** Sends a replication message; false (message dropped) when not connected. */
-  send(message: PeerMessage): boolean {
+  /**
+   * Sends a replication message; false (message dropped) when not connected. `onSent`: see
+   * Channel.send; it runs only when this returns true.
+   */
+  send(message: PeerMessage, onSent?: () => void): boolean {
     if (!this.connected || this.channel === undefined) return false;
     if (message.type === "ping") this.notePing();
-    this.channel.send(message);
-    return true;
+    return this.channel.send(message, onSent);
   }
 
   /** Ends the link for good: closes the connection and stops reconnecting. */
@@ -413,6 +489,7 @@ export class PeerLink {
   private run(socket: net.Socket, hello: Hello | undefined, existing?: Channel): void {
     const ch = existing ?? new Channel(socket, this.log);
     this.channel = ch;
+    ch.payloadPool = this.options.payloadPool;
     ch.onClose = (reason) => this.onChannelClosed(ch, reason);
     ch.onOpenMessage = (m) => this.deliver(ch, m);
     const ready = this.options.tls && !existing ? "secureConnect" : "connect";
@@ -523,6 +600,54 @@ export class PeerLink {
     this.log.debug("reconnecting", { delayMs, attempt: this.attempt });
     this.reconnectTimer = setTimeout(() => this.connect(), delayMs);
   }
+}
+
+const resyncReplyCode = specByName.get("resyncReply")!.code;
+const pageBytes = 4096;
+/** Socket reads land in a chunk of this size unless a payload window is open. */
+const readChunkBytes = 64 * 1024;
+/** A payload missing at least this much is read in place (smaller rests are copied). */
+const inPlaceReadBytesMin = 16 * 1024;
+
+/**
+ * Makes `socket` read into the buffers `next` returns and report each read to `onRead`,
+ * instead of allocating a chunk per read and emitting "data": what net.connect's public
+ * `onread` option does, here also for sockets a server accepted, which have no such option.
+ * It uses Node's own fields for that option (found by their symbols' names) and must run
+ * before the first read; where they are missing (another Node), it does nothing and
+ * returns false, and the caller listens for "data".
+ * @internal exported for tests
+ */
+export function readIntoOwnBuffers(
+  socket: net.Socket,
+  next: () => Uint8Array,
+  onRead: (bytes: number, buf: Uint8Array) => void,
+): boolean {
+  const fields = socket as unknown as Record<symbol, unknown> & {
+    _handle?: { useUserBuffer?: (buf: Uint8Array) => void } | null;
+  };
+  const named = (name: string): symbol | undefined =>
+    Object.getOwnPropertySymbols(socket).find((s) => s.description === name);
+  const kBuffer = named("kBuffer");
+  const kBufferCb = named("kBufferCb");
+  const kBufferGen = named("kBufferGen");
+  const handle = fields._handle;
+  if (
+    kBuffer === undefined ||
+    kBufferCb === undefined ||
+    kBufferGen === undefined ||
+    fields[kBuffer] !== null ||
+    typeof handle?.useUserBuffer !== "function" ||
+    socket.readableLength > 0 ||
+    socket.bytesRead > 0
+  )
+    return false;
+  const first = next();
+  fields[kBuffer] = first;
+  fields[kBufferCb] = onRead;
+  fields[kBufferGen] = next;
+  handle.useUserBuffer(first);
+  return true;
 }
 
 function openSocket(address: PeerAddress, t: PeerTlsOptions | undefined): net.Socket {
