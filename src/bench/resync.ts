@@ -4,8 +4,9 @@
 //! raw: fio writes a file of the volume's size sequentially (1 MiB blocks, depth 16,
 //! io_uring, O_DIRECT, a final fsync), the limit of this disk.
 //! resync: a two-node protocol C cluster with the rate controller off (c-plan-ahead 0), the
-//! fixed rate at its maximum and max-buffers (the resync window) at 8192 pages, as DRBD's
-//! tuning advice raises it for fast links; node 1 goes down cleanly, the whole volume is
+//! fixed rate at its maximum, no throttling for application IO (c-min-rate 0: the fill
+//! that just ended would otherwise hold the first tick to 250 KiB/s) and max-buffers (the
+//! resync window) at 8192 pages, as DRBD's tuning advice raises it for fast links; node 1 goes down cleanly, the whole volume is
 //! written through node 0, node 1 comes up, and the time from `up` until both are UpToDate
 //! is measured. The rate is node 0's out-of-sync amount before `up` over that time (it
 //! includes node 1's attach and handshake, a few ms). Both nodes share this machine's disk and
@@ -30,11 +31,15 @@ export interface ResyncFigures {
 
 const fioTimeoutMs = 600_000;
 
-/** Unthrottled: no rate controller, the fixed rate at its maximum, a 32 MiB window. */
+/**
+ * Unthrottled: no rate controller, the fixed rate at its maximum, no throttling for
+ * application IO, a 32 MiB window.
+ */
 const resyncOptions = {
   "c-plan-ahead": 0,
   "resync-rate": 4194304,
   "c-max-rate": 4194304,
+  "c-min-rate": 0,
   "max-buffers": 8192,
 } as const;
 const resyncOptionsText = Object.entries(resyncOptions)
