@@ -112,6 +112,8 @@ class Channel {
   /** The read buffers handed to the socket (see nextReadBuffer). */
   private window: Uint8Array | undefined;
   private scratch: Buffer | undefined;
+  /** Bytes at the start of `scratch` that received frames still view. */
+  private scratchKept = 0;
   /** Where large resync replies are received (see payloadBuffer); set by the link. */
   payloadPool: BufferPool | undefined;
   onOpenMessage: (m: WireMessage) => void = () => {};
@@ -176,22 +178,29 @@ class Channel {
 
   /**
    * Where the socket reads next: into the payload being gathered (a resync frame's 1 MiB
-   * lands in place, not copied out of 64 KiB chunks), else into the scratch chunk, which is
-   * reused until a frame decoded from it keeps a view of it (block data).
+   * lands in place, not copied out of 64 KiB chunks), else into the scratch slab, after the
+   * bytes received frames still view (see scratchBytes).
    */
   private nextReadBuffer(): Uint8Array {
     this.window = this.parser.payloadWindow(inPlaceReadBytesMin);
     if (this.window !== undefined) return this.window;
-    if (this.scratch === undefined || this.parser.takeKept())
-      this.scratch = Buffer.allocUnsafeSlow(readChunkBytes);
-    return this.scratch;
+    if (this.scratch === undefined || this.scratch.length - this.scratchKept < readBytesMin) {
+      this.scratch = Buffer.allocUnsafeSlow(scratchBytes);
+      this.scratchKept = 0;
+    }
+    return this.scratch.subarray(this.scratchKept);
   }
 
   private onRead(bytes: number, buf: Uint8Array): void {
     this.lastReceiveMs = Date.now();
     if (this.closeReason !== undefined) return;
-    if (buf === this.window) this.take(() => this.parser.filled(bytes));
-    else this.take(() => this.parser.push(buf.subarray(0, bytes)));
+    if (buf === this.window) {
+      this.take(() => this.parser.filled(bytes));
+      return;
+    }
+    this.take(() => this.parser.push(buf.subarray(0, bytes)));
+    // Frames decoded from these bytes keep views of them: the next read goes after them.
+    if (this.parser.takeKept()) this.scratchKept += bytes;
   }
 
   private receive(m: WireMessage): void {
@@ -604,8 +613,14 @@ export class PeerLink {
 
 const resyncReplyCode = specByName.get("resyncReply")!.code;
 const pageBytes = 4096;
-/** Socket reads land in a chunk of this size unless a payload window is open. */
-const readChunkBytes = 64 * 1024;
+/**
+ * Socket reads land in a scratch slab unless a payload window is open: each read after the
+ * bytes that received frames (their block data) still view, in a new slab once less than
+ * `readBytesMin` is left, so a depth-64 stream of 4 KiB writes costs one allocation per few
+ * reads instead of one per read.
+ */
+const scratchBytes = 256 * 1024;
+const readBytesMin = 64 * 1024;
 /** A payload missing at least this much is read in place (smaller rests are copied). */
 const inPlaceReadBytesMin = 16 * 1024;
 
