@@ -54,7 +54,7 @@ import {
   type ResourceFile,
 } from "../config/resource_file.js";
 import { MetadataStore, type MetadataWriteCounters } from "./metadata_store.js";
-import { BufferPool } from "../io/buffer_pool.js";
+import { BulkBufferPool } from "../io/bulk_buffer_pool.js";
 import { native } from "../storage/native.js";
 import { VolumeIoCounters, type HistogramSnapshot } from "../metrics/io_counters.js";
 
@@ -149,13 +149,13 @@ const resyncRequestBlocks = 256;
  * Resync-sized reads (a source's 1 MiB), shared by this process's volumes: back in the pool
  * once the socket sent them (see io/buffer_pool.ts).
  */
-const bulkReadPool = new BufferPool(resyncRequestBlocks * 4096, 32);
+const bulkReadPool = new BulkBufferPool(resyncRequestBlocks * 4096, 32);
 /**
  * Received resync replies (1 MiB of data and its fields), in page-aligned memory where the
  * addon provides it, so the data goes to the O_DIRECT write uncopied; back in the pool when
  * the engine says it is done with the data ("dataDone").
  */
-const resyncReceivePool = new BufferPool(
+const resyncReceivePool = new BulkBufferPool(
   resyncRequestBlocks * 4096 + 2 * 4096,
   32,
   native?.alignedBuffer !== undefined

@@ -5,9 +5,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createLogger, type Logger } from "./log.js";
-import * as net from "node:net";
-import { BufferPool } from "./buffer_pool.js";
-import { PeerLink, PeerListener, readIntoOwnBuffers, type PeerLinkOptions } from "./peer_link.js";
+import { BulkBufferPool } from "./bulk_buffer_pool.js";
+import { PeerLink, PeerListener, type PeerLinkOptions } from "./peer_link.js";
 import { native } from "../storage/native.js";
 import type { PeerMessage } from "../engine/types.js";
 
@@ -324,57 +323,10 @@ test("peer link: keepalive and engine pings time the round trip", async () => {
   }
 });
 
-test("peer link: sockets read into our buffers, accepted and dialed alike, and still see the end", async () => {
-  const server = net.createServer();
-  const accepted: net.Socket[] = [];
-  const got = { server: [] as number[], client: [] as number[] };
-  const ended = { server: false, client: false };
-  const install = (s: net.Socket, into: number[], side: "server" | "client"): void => {
-    const buf = new Uint8Array(7);
-    assert.ok(
-      readIntoOwnBuffers(
-        s,
-        () => buf,
-        (n, b) => {
-          assert.equal(b, buf);
-          into.push(...b.subarray(0, n));
-        },
-      ),
-      `${side} socket reads into our buffers on Node ${process.version}`,
-    );
-    s.on("close", () => (ended[side] = true));
-  };
-  server.on("connection", (s: net.Socket) => {
-    accepted.push(s);
-    install(s, got.server, "server");
-    s.write(Buffer.from([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  const client = net.connect({ host: "127.0.0.1", port });
-  install(client, got.client, "client");
-  try {
-    await new Promise<void>((r) => client.once("connect", () => r()));
-    client.write(Buffer.from(Array.from({ length: 20 }, (_, i) => i)));
-    await until("both sides read", () => got.server.length === 20 && got.client.length === 10);
-    assert.deepEqual(
-      got.server,
-      Array.from({ length: 20 }, (_, i) => i),
-    );
-    assert.deepEqual(got.client, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
-    client.end();
-    await until("both sides closed", () => ended.server && ended.client);
-  } finally {
-    client.destroy();
-    for (const s of accepted) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  }
-});
-
 test("peer link: large resync replies land in the payload pool, data page-aligned, both ways", async () => {
   const listener = await PeerListener.listen({ host: "127.0.0.1", port: 0 });
   const aligned = native?.alignedBuffer;
-  const pool = new BufferPool(
+  const pool = new BulkBufferPool(
     (1 << 20) + 8192,
     8,
     aligned !== undefined ? (n) => Buffer.from(aligned(n)) : undefined,

@@ -34,7 +34,13 @@ import { assert } from "../stdx/assert.js";
 import { createLogger, type Logger } from "./log.js";
 import { Histogram, rttBucketsSeconds } from "../metrics/io_counters.js";
 import { specByName } from "../engine/wire/schema.js";
-import type { BufferPool } from "./buffer_pool.js";
+import type { BulkBufferPool } from "./bulk_buffer_pool.js";
+import {
+  adoptReadingInto,
+  connectReadingInto,
+  readsIntoOwnBuffers,
+  type ReadInto,
+} from "./socket_reads.js";
 import type { PeerMessage } from "../engine/types.js";
 import {
   FrameParser,
@@ -82,7 +88,7 @@ export interface PeerLinkOptions extends HandshakeExpectation {
    * Buffers large resync replies are received into; the owner gives each back when the
    * engine says it is done with the data (the "dataDone" effect). Absent: fresh memory.
    */
-  readonly payloadPool?: BufferPool;
+  readonly payloadPool?: BulkBufferPool;
   readonly logger?: Logger;
 }
 
@@ -115,35 +121,41 @@ class Channel {
   /** Bytes at the start of `scratch` that received frames still view. */
   private scratchKept = 0;
   /** Where large resync replies are received (see payloadBuffer); set by the link. */
-  payloadPool: BufferPool | undefined;
+  payloadPool: BulkBufferPool | undefined;
   onOpenMessage: (m: WireMessage) => void = () => {};
   onClose: (reason: string) => void = () => {};
   lastReceiveMs = Date.now();
 
+  readonly socket: net.Socket;
+
+  /**
+   * `makeSocket` opens (or adopts) the socket; it may have it read into the buffers of the
+   * `ReadInto` it is given (see io/socket_reads.ts), which a TLS socket ignores.
+   */
   constructor(
-    readonly socket: net.Socket,
+    makeSocket: (into: ReadInto) => net.Socket,
     private readonly log: Logger,
   ) {
-    socket.setNoDelay(true);
     this.parser = new FrameParser(
       (m) => this.receive(m),
       (bytes, code) => this.payloadBuffer(bytes, code),
     );
     this.parser.limitPayload(handshakePayloadBytesMax);
-    const ownReads =
-      !(socket instanceof tls.TLSSocket) &&
-      readIntoOwnBuffers(
-        socket,
-        () => this.nextReadBuffer(),
-        (bytes, buf) => this.onRead(bytes, buf),
-      );
-    if (!ownReads)
+    const socket = makeSocket({
+      buffer: () => this.nextReadBuffer(),
+      callback: (bytes, buf) => this.onRead(bytes, buf),
+    });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    if (!readsIntoOwnBuffers(socket))
       socket.on("data", (chunk: Buffer) => {
         this.lastReceiveMs = Date.now();
         this.take(() => this.parser.push(chunk));
       });
     socket.on("error", (err) => this.close(err.message));
     socket.on("close", () => this.close("connection closed by peer"));
+    // An accepted socket arrives paused (see PeerListener); the others flow already.
+    socket.resume();
   }
 
   /**
@@ -468,7 +480,10 @@ export class PeerLink {
    * authenticated or changed by a knock; at worst the peer dials early.
    */
   static knock(address: PeerAddress, options: PeerLinkOptions): void {
-    const ch = new Channel(openSocket(address, options.tls), options.logger ?? createLogger());
+    const ch = new Channel(
+      (into) => openSocket(address, options.tls, into),
+      options.logger ?? createLogger(),
+    );
     const timeoutMs = options.handshakeTimeoutMs ?? 10000;
     ch.send(helloFor(options));
     expect(ch, "hello", timeoutMs).then(
@@ -480,11 +495,12 @@ export class PeerLink {
   private connect(): void {
     assert(this.address !== undefined, "only dialing links connect");
     if (this.closed) return;
-    this.run(openSocket(this.address, this.options.tls), undefined);
+    const address = this.address;
+    this.run(new Channel((into) => openSocket(address, this.options.tls, into), this.log));
   }
 
   /** @internal Called by the listener with a connection whose hello names this link. */
-  adopt(socket: net.Socket, channel: Channel, hello: Hello): void {
+  adopt(channel: Channel, hello: Hello): void {
     if (this.closed || !this.adoptIncoming) {
       channel.reject(rejectReason.shutdown, "link closed", "MIRRA_E_PROTOCOL");
       return;
@@ -492,24 +508,28 @@ export class PeerLink {
     // A peer that reconnects while we still hold its old connection wins: the old one is
     // half-dead (we missed its close), the new one is what the peer is using.
     this.channel?.close("replaced by a new connection from the peer");
-    this.run(socket, hello, channel);
+    this.run(channel, hello);
   }
 
-  private run(socket: net.Socket, hello: Hello | undefined, existing?: Channel): void {
-    const ch = existing ?? new Channel(socket, this.log);
+  /**
+   * Takes `ch` as the link's connection and runs the handshake: at once for a connection the
+   * listener accepted (`hello`: the peer's, already read), else once it connected.
+   */
+  private run(ch: Channel, hello?: Hello): void {
+    const accepted = hello !== undefined;
     this.channel = ch;
     ch.payloadPool = this.options.payloadPool;
     ch.onClose = (reason) => this.onChannelClosed(ch, reason);
     ch.onOpenMessage = (m) => this.deliver(ch, m);
-    const ready = this.options.tls && !existing ? "secureConnect" : "connect";
+    const ready = this.options.tls && !accepted ? "secureConnect" : "connect";
     const start = (): void => {
       handshake(ch, this.options, hello).then(
         (info) => this.onHandshakeDone(ch, info),
         (err: unknown) => this.onHandshakeFailed(ch, err),
       );
     };
-    if (existing || this.address === undefined) start();
-    else socket.once(ready, start);
+    if (accepted || this.address === undefined) start();
+    else ch.socket.once(ready, start);
   }
 
   private onHandshakeDone(ch: Channel, info: { version: number; features: number }): void {
@@ -624,52 +644,15 @@ const readBytesMin = 64 * 1024;
 /** A payload missing at least this much is read in place (smaller rests are copied). */
 const inPlaceReadBytesMin = 16 * 1024;
 
-/**
- * Makes `socket` read into the buffers `next` returns and report each read to `onRead`,
- * instead of allocating a chunk per read and emitting "data": what net.connect's public
- * `onread` option does, here also for sockets a server accepted, which have no such option.
- * It uses Node's own fields for that option (found by their symbols' names) and must run
- * before the first read; where they are missing (another Node), it does nothing and
- * returns false, and the caller listens for "data".
- * @internal exported for tests
- */
-export function readIntoOwnBuffers(
-  socket: net.Socket,
-  next: () => Uint8Array,
-  onRead: (bytes: number, buf: Uint8Array) => void,
-): boolean {
-  const fields = socket as unknown as Record<symbol, unknown> & {
-    _handle?: { useUserBuffer?: (buf: Uint8Array) => void } | null;
-  };
-  const named = (name: string): symbol | undefined =>
-    Object.getOwnPropertySymbols(socket).find((s) => s.description === name);
-  const kBuffer = named("kBuffer");
-  const kBufferCb = named("kBufferCb");
-  const kBufferGen = named("kBufferGen");
-  const handle = fields._handle;
-  if (
-    kBuffer === undefined ||
-    kBufferCb === undefined ||
-    kBufferGen === undefined ||
-    fields[kBuffer] !== null ||
-    typeof handle?.useUserBuffer !== "function" ||
-    socket.readableLength > 0 ||
-    socket.bytesRead > 0
-  )
-    return false;
-  const first = next();
-  fields[kBuffer] = first;
-  fields[kBufferCb] = onRead;
-  fields[kBufferGen] = next;
-  handle.useUserBuffer(first);
-  return true;
-}
-
-function openSocket(address: PeerAddress, t: PeerTlsOptions | undefined): net.Socket {
+function openSocket(
+  address: PeerAddress,
+  t: PeerTlsOptions | undefined,
+  into: ReadInto,
+): net.Socket {
   const { host, port } = address;
   return t
     ? tls.connect({ host, port, cert: t.cert, key: t.key, ca: t.ca, checkServerIdentity })
-    : net.connect({ host, port });
+    : connectReadingInto({ host, port }, into);
 }
 
 /** Peers are trusted by CA and shared secret, and addressed by IP: no host name check. */
@@ -704,7 +687,7 @@ export class PeerListener {
     const t = options.tls;
     const server = t
       ? tls.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: true })
-      : net.createServer();
+      : net.createServer({ pauseOnConnect: true });
     const listener = new PeerListener(server, options);
     server.on(t ? "secureConnection" : "connection", (s: net.Socket) => listener.onSocket(s));
     if (t)
@@ -754,10 +737,15 @@ export class PeerListener {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private onSocket(socket: net.Socket): void {
+  private onSocket(accepted: net.Socket): void {
+    const tlsSocket = accepted instanceof tls.TLSSocket;
+    const ch = new Channel(
+      (into) => (tlsSocket ? accepted : adoptReadingInto(accepted, into)),
+      this.log,
+    );
+    const socket = ch.socket;
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
-    const ch = new Channel(socket, this.log);
     expect(ch, "hello", this.options.handshakeTimeoutMs ?? 10000).then(
       (hello) => {
         const key = `${hello.resourceName}\0${hello.nodeId}\0${hello.peerNodeId}`;
@@ -781,7 +769,7 @@ export class PeerListener {
           );
           return;
         }
-        link.adopt(socket, ch, hello);
+        link.adopt(ch, hello);
       },
       (err: unknown) => {
         this.log.warn("peer connection refused", {

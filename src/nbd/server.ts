@@ -24,6 +24,7 @@ import { VolumeIoCounters } from "../metrics/io_counters.js";
 import { BufferPool } from "./buffer_pool.js";
 import { IN_PLACE_PAYLOAD_MAX, ReadSlabs, type ReadSlab } from "./read_slabs.js";
 import { toNbdErrno } from "./errors.js";
+import { adoptReadingInto, readsIntoOwnBuffers } from "../io/socket_reads.js";
 import { canSpin, setSendBuffer, socketFd, spinReadable } from "./socket_native.js";
 import * as C from "./protocol/constants.js";
 import { Handshake, type ExportCatalog, type ExportInfo } from "./protocol/handshake.js";
@@ -238,8 +239,6 @@ export class NbdServer {
   }
 }
 
-const userReadBuffer = Symbol("mirra.userReadBuffer");
-
 /**
  * The send buffer a Unix-socket connection grows to (SO_SNDBUF; the kernel caps it at
  * net.core.wmem_max and doubles it) the first time its replies do not fit in the socket. The
@@ -257,43 +256,21 @@ const sendBufferBytes = Number(process.env["MIRRA_SNDBUF"] ?? 4 * 1024 * 1024);
  * Re-wraps an accepted (still paused) socket so that the kernel copies into the connection's
  * reused read slabs (see read_slabs.ts) instead of a fresh 64 KiB buffer per read: fewer
  * syscalls, fewer wakeups of the sender, no allocation per read, and large write payloads
- * used in place. Uses Node's documented `onread` socket option (a buffer-returning function,
- * called after every read for the next one), which net.Server does not offer for accepted
- * sockets, hence the handle hand-over.
+ * used in place (see io/socket_reads.ts).
  */
 function adoptWithReadBuffer(
   accepted: net.Socket,
   onRead: (n: number, buf: Uint8Array) => void,
 ): { socket: net.Socket; slabs: ReadSlabs | null } {
-  const handle = (accepted as unknown as { _handle: unknown })._handle;
-  if (!handle || process.env["MIRRA_USER_READ_BUFFER"] === "0")
-    return { socket: accepted, slabs: null };
-  (accepted as unknown as { _handle: unknown })._handle = null;
   const slabs = new ReadSlabs();
-  const socket = new net.Socket({
-    handle,
-    readable: true,
-    writable: true,
-    onread: {
-      buffer: () => slabs.readTarget(),
-      callback: (n: number, buf: Uint8Array) => {
-        onRead(n, buf);
-        slabs.received(n);
-        return true;
-      },
+  const socket = adoptReadingInto(accepted, {
+    buffer: () => slabs.readTarget(),
+    callback: (n, buf) => {
+      onRead(n, buf);
+      slabs.received(n);
     },
-  } as net.SocketConstructorOpts);
-  (socket as unknown as Record<symbol, boolean>)[userReadBuffer] = true;
-  // net.Server counts its connections through the socket it accepted; hand that over too, so
-  // that server.close() still completes when the new socket closes.
-  const internals = accepted as unknown as { _server: unknown; server: unknown };
-  Object.assign(socket, { _server: internals._server, server: internals.server });
-  internals._server = null;
-  return { socket, slabs };
-}
-
-function hasUserReadBuffer(socket: net.Socket): boolean {
-  return (socket as unknown as Record<symbol, boolean>)[userReadBuffer] === true;
+  });
+  return { socket, slabs: readsIntoOwnBuffers(socket) ? slabs : null };
 }
 
 function removeStaleSocket(path: string): void {
@@ -423,7 +400,7 @@ class NbdConnection {
     this.log = server.logger.child({ conn: id, peer: socket.remoteAddress ?? "unix" });
     this.handshake = new Handshake(server.catalog);
     socket.setNoDelay(true);
-    if (socket.listenerCount("data") === 0 && !hasUserReadBuffer(socket)) {
+    if (socket.listenerCount("data") === 0 && !readsIntoOwnBuffers(socket)) {
       socket.on("data", (chunk: Buffer) => this.onData(chunk, false));
     }
     socket.resume();

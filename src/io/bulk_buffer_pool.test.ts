@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 
-import { BufferPool } from "./buffer_pool.js";
+import { BulkBufferPool } from "./bulk_buffer_pool.js";
 
-test("buffer pool: a buffer given back is taken again, whole and of the pool's size", () => {
-  const pool = new BufferPool(4096, 4);
+test("bulk buffer pool: a buffer given back is taken again, whole and of the pool's size", () => {
+  const pool = new BulkBufferPool(4096, 4);
   const a = pool.take();
   assert.equal(a.length, 4096);
   assert.equal(a.byteOffset, 0);
@@ -16,8 +16,8 @@ test("buffer pool: a buffer given back is taken again, whole and of the pool's s
   assert.equal(pool.idleCount, 0);
 });
 
-test("buffer pool: foreign buffers and second returns are ignored", () => {
-  const pool = new BufferPool(4096, 4);
+test("bulk buffer pool: foreign buffers and second returns are ignored", () => {
+  const pool = new BulkBufferPool(4096, 4);
   pool.give(Buffer.alloc(4096));
   pool.give(new Uint8Array(4096));
   assert.equal(pool.idleCount, 0);
@@ -31,8 +31,8 @@ test("buffer pool: foreign buffers and second returns are ignored", () => {
   assert.notEqual(pool.take(), a);
 });
 
-test("buffer pool: a view of a pool buffer gives back the whole buffer", () => {
-  const pool = new BufferPool(8192, 4);
+test("bulk buffer pool: a view of a pool buffer gives back the whole buffer", () => {
+  const pool = new BulkBufferPool(8192, 4);
   const a = pool.take();
   const view = a.subarray(4096, 8192);
   assert.ok(pool.owns(view));
@@ -42,28 +42,28 @@ test("buffer pool: a view of a pool buffer gives back the whole buffer", () => {
   assert.equal(pool.take(), a);
 });
 
-test("buffer pool: uses the given allocator, and refuses one that hands out shared memory", () => {
+test("bulk buffer pool: uses the given allocator, and refuses one that hands out shared memory", () => {
   const slab = Buffer.allocUnsafeSlow(4096);
-  const pool = new BufferPool(4096, 2, () => slab);
+  const pool = new BulkBufferPool(4096, 2, () => slab);
   assert.equal(pool.take(), slab);
   assert.throws(() => pool.take(), /own whole memory/);
-  const sliced = new BufferPool(1024, 2, () => Buffer.allocUnsafeSlow(2048).subarray(0, 1024));
+  const sliced = new BulkBufferPool(1024, 2, () => Buffer.allocUnsafeSlow(2048).subarray(0, 1024));
   assert.throws(() => sliced.take(), /own whole memory/);
 });
 
-test("buffer pool: keeps at most idleMax buffers", () => {
-  const pool = new BufferPool(512, 2);
+test("bulk buffer pool: keeps at most idleMax buffers", () => {
+  const pool = new BulkBufferPool(512, 2);
   const bufs = [pool.take(), pool.take(), pool.take()];
   for (const b of bufs) pool.give(b);
   assert.equal(pool.idleCount, 2);
 });
 
-test("buffer pool: no buffer is ever held by two takers at once", () => {
+test("bulk buffer pool: no buffer is ever held by two takers at once", () => {
   fc.assert(
     fc.property(
       fc.array(fc.tuple(fc.boolean(), fc.nat(7), fc.boolean()), { maxLength: 200 }),
       (steps) => {
-        const pool = new BufferPool(64, 3);
+        const pool = new BulkBufferPool(64, 3);
         const held: Buffer[] = [];
         for (const [take, which, twice] of steps) {
           if (take || held.length === 0) {

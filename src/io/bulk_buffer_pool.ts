@@ -5,14 +5,16 @@
 //! which the kernel zeroes on first touch: a resync source spent over a third of its CPU in
 //! the garbage collector, a target 15% zeroing pages.
 //!
-//! Ownership is strict because a buffer handed out twice would be overwritten while still
+//! Unlike the NBD server's per-size pool (nbd/buffer_pool.ts), whose caller owns each buffer
+//! outright, these buffers come back as views handed around by the engine (see "dataDone"), so
+//! ownership is checked. It is strict because a buffer handed out twice would be overwritten while still
 //! in use: `give` takes back only memory this pool made, each buffer at most once until it is
 //! taken again, whichever view of it is given. A buffer never given back is simply
 //! collected, so a caller unsure whether anyone else still holds one must not give it back.
 
 import { assert } from "../stdx/assert.js";
 
-export class BufferPool {
+export class BulkBufferPool {
   private readonly idle: Buffer[] = [];
   /** The whole buffer of each ArrayBuffer this pool made. */
   private readonly made = new WeakMap<ArrayBufferLike, Buffer>();
