@@ -11,6 +11,7 @@
 import { fork } from "node:child_process";
 import { createServer, connect, type AddressInfo, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
+import { intOption } from "./int_option.js";
 
 const replyBytes = 8;
 
@@ -55,21 +56,10 @@ function measure(port: number, count: number, requestBytes: number): Promise<num
   });
 }
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    console.error(`${name} takes a positive integer, not ${process.argv[i + 1] ?? "nothing"}`);
-    process.exit(2);
-  }
-  return value;
-}
-
 async function main(): Promise<void> {
-  const requestBytes = option("--bytes", 4096);
+  const requestBytes = intOption("--bytes", 4096);
   if (process.argv[2] === "--serve") return serve(requestBytes);
-  const count = option("--count", 20_000);
+  const count = intOption("--count", 20_000);
   const child = fork(fileURLToPath(import.meta.url), ["--serve", "--bytes", String(requestBytes)]);
   try {
     const port = await new Promise<number>((resolve, reject) => {
