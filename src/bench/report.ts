@@ -34,6 +34,12 @@ export interface MachineFacts {
   readonly fio: string;
   readonly nbdkit: string;
   readonly qemuStorageDaemon: string;
+  /**
+   * How an idle CPU waits (cpuidle driver, and the guest's halt-poll time under haltpoll):
+   * on a VM, a halted vCPU costs every wake-up a trip through the hypervisor, which depth-1
+   * latencies show.
+   */
+  readonly cpuIdle: string;
 }
 
 /** The smallest and largest value over the repeats. */
@@ -286,6 +292,7 @@ function machineSection(m: MachineFacts): string {
     `- fio: ${m.fio}`,
     `- nbdkit: ${m.nbdkit}`,
     `- qemu-storage-daemon: ${m.qemuStorageDaemon}`,
+    `- cpuidle: ${m.cpuIdle}`,
   ].join("\n");
 }
 
