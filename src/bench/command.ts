@@ -81,7 +81,7 @@ export async function runBenchCommand(raw: RawBenchOptions): Promise<number> {
     await mkdir(parent, { recursive: true });
     const dir = await mkdtemp(join(parent, "mirra-resync-"));
     try {
-      extra += renderResync(await measureResync(dir, options.sizeBytes, log));
+      extra += renderResync(await measureResync(dir, options.sizeBytes, log, options.repeat));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
