@@ -445,30 +445,16 @@ export class VolumeHost {
       this.links.set(peer.nodeId, link);
     }
     this.push({ type: "start" });
-    this.startTicks(tickMs);
+    this.timer = setInterval(() => {
+      this.push({ type: "tick" });
+      const now = performance.now();
+      for (const c of this.peerCounters.values()) c.sample(now);
+    }, tickMs);
     this.log.info("volume attached", {
       disk: this.spec.disk ?? "none",
       sizeBytes: this.sizeBytes,
       state: this.replica.disk,
     });
-  }
-
-  /** Ticks every tickMs from now, the first after `firstInMs`. */
-  private startTicks(firstInMs: number): void {
-    clearInterval(this.timer);
-    const tick = (): void => {
-      this.push({ type: "tick" });
-      const now = performance.now();
-      for (const c of this.peerCounters.values()) c.sample(now);
-    };
-    if (firstInMs >= tickMs) {
-      this.timer = setInterval(tick, tickMs);
-      return;
-    }
-    this.timer = setTimeout(() => {
-      tick();
-      this.timer = setInterval(tick, tickMs);
-    }, firstInMs);
   }
 
   private linkOptions(peer: NodeId): PeerLinkOptions {
@@ -684,11 +670,6 @@ export class VolumeHost {
         const change = effect.change;
         // The NBD export reports the new size to clients that connect from now on.
         if (change.kind === "resized") this.sizeBytes = change.sizeBlocks * 4096;
-        // A resync's first share goes out on the engine's next tick (it keeps a tick
-        // between syncStart and the first read; see SIM_NOTES): bring that tick forward
-        // instead of idling the link for up to tickMs.
-        if (change.kind === "replication" && change.replication === "SyncSource")
-          this.startTicks(1);
         if (change.kind === "replication") {
           if (isSyncing(change.replication)) {
             const bits = this.replica?.peer(change.peer)?.bitmap.count() ?? 0;

@@ -16,7 +16,7 @@ import { after, describe, test } from "node:test";
 import { runCommand, type CommandResult } from "../../src/bench/child.js";
 import * as C from "../../src/nbd/protocol/constants.js";
 import { TestClient } from "../../src/nbd/test_client.js";
-import { allHealthy } from "../../src/daemon/admin_protocol.js";
+import { allHealthy, formatStatus, type ResourceStatus } from "../../src/daemon/admin_protocol.js";
 import { DaemonCluster, MiB, netnsWorks, waitFor } from "./daemon_cluster.js";
 import { describeResult } from "./nbd_helpers.js";
 import { pattern } from "./test_data.js";
@@ -293,19 +293,21 @@ describe("faults: three daemons under fio and SIGKILL", () => {
       // The old Primary comes back as a Secondary and resyncs only its hot extents.
       // The survivors settle first: a resync between them (writes of the lost Primary that only
       // one of them got) changes blocks that the old Primary must then take from them too.
+      let survivors: ResourceStatus[] = [];
       await waitFor("the survivors to be in sync with each other", async () => {
-        const settled = await Promise.all(
-          [1, 2].map(async (n) => {
-            const s = await c.status(n);
-            const other = s.connections.find((p) => p.nodeId === 3 - n)!;
-            return (
-              s.volumes.every((v) => v.disk === "UpToDate") &&
-              other.connection === "Connected" &&
-              other.volumes.every((v) => v.replication === "Established" && v.outOfSyncKiB === 0)
-            );
-          }),
-        );
+        survivors = await Promise.all([1, 2].map((n) => c.status(n)));
+        const settled = survivors.map((s, i) => {
+          const other = s.connections.find((p) => p.nodeId === 2 - i)!;
+          return (
+            s.volumes.every((v) => v.disk === "UpToDate") &&
+            other.connection === "Connected" &&
+            other.volumes.every((v) => v.replication === "Established" && v.outOfSyncKiB === 0)
+          );
+        });
         return settled.every(Boolean) ? true : undefined;
+      }).catch((err: Error) => {
+        const states = survivors.map((s) => formatStatus(s)).join("\n");
+        throw new Error(`${err.message}\n${states}\n${c.describe()}`);
       });
       const metaBefore = await Promise.all(c.nodes.map((n) => c.dumpMetadata(n)));
       await c.start(0);
