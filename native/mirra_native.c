@@ -31,10 +31,9 @@
  *                       2 = fdatasync, 3 = direct write; results[i] = bytes done, or -errno.
  * A direct write is for an fd opened with O_DIRECT: O_DIRECT needs buffers aligned to the
  * logical block size, which JS memory is not, so the worker copies the data into an aligned
- * bounce buffer first (a copy into warm memory, far cheaper than the page-cache copy it saves);
- * position and length must be multiples of 4096.
- *
- * A direct write whose data is already 4096-aligned (alignedBuffer) skips the bounce copy.
+ * bounce buffer first (a copy into warm memory, far cheaper than the page-cache copy it saves),
+ * unless the data is already 4096-aligned (alignedBuffer); position and length must be
+ * multiples of 4096.
  *
  * setSendBuffer sets a socket's SO_SNDBUF (Node sets it only for UDP): the NBD server grows a
  * Unix socket's buffer when a burst of read replies does not fit in the default ~208 KiB.
@@ -198,15 +197,15 @@ static int64_t run_op(const batch_op *op) {
   if (op->kind == BATCH_FDATASYNC) return fdatasync(op->fd) == 0 ? 0 : -(int64_t)errno;
   char *data = op->data;
   void *bounce = NULL;
-  /* Data already page-aligned (a buffer from alignedBuffer) goes to the disk as it is. */
-  if (op->kind == BATCH_WRITE_DIRECT && ((uintptr_t)op->data & 4095u) != 0) {
+  if (op->kind == BATCH_WRITE_DIRECT) {
     if (op->length % 4096 != 0 || op->position % 4096 != 0) return -(int64_t)EINVAL;
-    bounce = bounce_for(op->length > 0 ? op->length : 4096);
-    if (bounce == NULL) return -(int64_t)ENOMEM;
-    memcpy(bounce, op->data, op->length);
-    data = bounce;
-  } else if (op->kind == BATCH_WRITE_DIRECT) {
-    if (op->length % 4096 != 0 || op->position % 4096 != 0) return -(int64_t)EINVAL;
+    /* Data already page-aligned (a buffer from alignedBuffer) goes to the disk as it is. */
+    if (((uintptr_t)op->data & 4095u) != 0) {
+      bounce = bounce_for(op->length > 0 ? op->length : 4096);
+      if (bounce == NULL) return -(int64_t)ENOMEM;
+      memcpy(bounce, op->data, op->length);
+      data = bounce;
+    }
   }
   size_t done = 0;
   int64_t result = 0;

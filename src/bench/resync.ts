@@ -97,8 +97,8 @@ export async function measureResync(
   try {
     for (let i = 1; i <= repeats; i++) {
       log(`resync ${i}/${repeats}: raw sequential write`);
-      await rm(rawPath, { force: true });
       const raw = parseFioFigures(await fio(rawArgs, fioTimeoutMs));
+      // Each turn writes a new file, and the volumes need the room.
       await rm(rawPath, { force: true });
       let r = await c.call(1, { command: "down" });
       if (!r.ok) throw new Error(`adm down on node 1: ${r.error ?? "refused"}`);

@@ -142,21 +142,24 @@ interface ClientRequest {
 /** MIRRA_SEND_FIRST=0 writes locally before a write's frames leave (A/B runs). */
 const sendFirst = process.env["MIRRA_SEND_FIRST"] !== "0";
 
+const blockBytes = 4096;
+
 /** Blocks per resync request (1 MiB). */
 const resyncRequestBlocks = 256;
+const resyncRequestBytes = resyncRequestBlocks * blockBytes;
 
 /**
  * Resync-sized reads (a source's 1 MiB), shared by this process's volumes: back in the pool
- * once the socket sent them (see io/buffer_pool.ts).
+ * once the socket sent them (see io/bulk_buffer_pool.ts).
  */
-const bulkReadPool = new BulkBufferPool(resyncRequestBlocks * 4096, 32);
+const bulkReadPool = new BulkBufferPool(resyncRequestBytes, 32);
 /**
  * Received resync replies (1 MiB of data and its fields), in page-aligned memory where the
  * addon provides it, so the data goes to the O_DIRECT write uncopied; back in the pool when
  * the engine says it is done with the data ("dataDone").
  */
 const resyncReceivePool = new BulkBufferPool(
-  resyncRequestBlocks * 4096 + 2 * 4096,
+  resyncRequestBytes + 2 * blockBytes,
   32,
   native?.alignedBuffer !== undefined
     ? (bytes) => Buffer.from(native!.alignedBuffer!(bytes))
@@ -194,8 +197,6 @@ function toIoErrorCode(err: NodeJS.ErrnoException): IoErrorCode {
   const code = err.code as IoErrorCode | undefined;
   return code !== undefined && ioErrorCodes.includes(code) ? code : "EIO";
 }
-
-const blockBytes = 4096;
 
 /** Per peer: plain counters bumped per message (no allocation on the data path). */
 class PeerCounters {
